@@ -1,0 +1,67 @@
+"""The ASGI application. ``create_app`` takes a built container; the lifespan starts the
+embedded worker when the settings ask for one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from orderbridge import __version__
+from orderbridge.api import checkout, errors, events, orders
+from orderbridge.api.auth import Authenticator
+from orderbridge.bootstrap import Container
+from orderbridge.settings import WorkerMode
+
+DESCRIPTION = """\
+Order API v2, wire-compatible with the Glopal Order API v2, plus the checkout intake.
+
+Authenticate with `Authorization: Bearer <key>`: merchant keys (`GL.…`) read and act on
+their store's orders; checkout keys submit orders. A key used on another store's paths gets
+`404`. Errors are `application/problem+json` with a stable `code`.
+"""
+
+
+def create_app(container: Container, *, manage_container: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if container.settings.worker_mode is WorkerMode.EMBEDDED:
+            worker = container.worker()
+            container.db.on_jobs_committed = worker.wake
+            task = asyncio.create_task(worker.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                container.db.on_jobs_committed = None
+            if manage_container:
+                await container.close()
+
+    app = FastAPI(
+        title="orderbridge",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    app.state.authenticator = Authenticator(container)
+    errors.install(app)
+    app.include_router(checkout.router)
+    app.include_router(events.router)
+    app.include_router(orders.router)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
+    async def health() -> dict[str, str]:
+        async with container.db.reader() as session:
+            await session.connection()
+        return {"status": "ok"}
+
+    return app

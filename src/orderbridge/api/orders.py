@@ -1,0 +1,220 @@
+"""The merchant Order API (contract §4): get, list/search, accept, cancel, timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from orderbridge.api.auth import ContainerDep, MerchantKey
+from orderbridge.api.links import page_link
+from orderbridge.clock import rfc3339
+from orderbridge.errors import BadRequest
+from orderbridge.ids import FeedPosition, parse_order_id
+from orderbridge.orders.document import render_order
+from orderbridge.orders.lifecycle import Actor, ActorKind, CancellationReason, OrderStatus
+from orderbridge.orders.queries import OrderFilter, OrderPageQuery, list_orders, order_events
+from orderbridge.orders.schemas import (
+    AcceptRequest,
+    CancelRequest,
+    Links,
+    OrderOut,
+    OrderPage,
+    Timeline,
+    TimelineEntry,
+)
+from orderbridge.schemas_common import problem_responses
+
+router = APIRouter(tags=["orders"])
+
+OrderId = Annotated[str, "Glopal order id, e.g. 310678-936140"]
+
+
+def _merchant(principal: MerchantKey) -> Actor:
+    return Actor(ActorKind.MERCHANT, principal.key_id)
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise BadRequest(
+            f"{name} needs a time zone, e.g. 2026-01-31T00:00:00Z", code="invalid_parameter"
+        )
+    return value
+
+
+def _order_cursor(value: str | None, store_id: str, name: str) -> int | None:
+    if not value:
+        return None
+    parsed = parse_order_id(value)
+    if parsed is None or parsed[0] != store_id:
+        raise BadRequest(f"{name} is not an order id of this store", code="invalid_cursor")
+    return parsed[1]
+
+
+@router.get(
+    "/v2/orders/{store_id}",
+    response_model=OrderPage,
+    responses=problem_responses(400, 401, 404),
+    summary="List and search orders, newest first",
+)
+async def list_store_orders(
+    store_id: str,
+    request: Request,
+    principal: MerchantKey,
+    container: ContainerDep,
+    status: Annotated[list[OrderStatus], Query()] = [],  # noqa: B006
+    q: Annotated[
+        str | None, Query(max_length=320, description="order id, external number or id, email")
+    ] = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    after_order_id: Annotated[str | None, Query(max_length=40)] = None,
+    before_order_id: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Any:
+    """`links.next` continues with older orders (`after_order_id`), `links.previous` goes
+    back to newer ones (`before_order_id`)."""
+    after = _order_cursor(after_order_id, store_id, "after_order_id")
+    before = _order_cursor(before_order_id, store_id, "before_order_id")
+    if after is not None and before is not None:
+        raise BadRequest(
+            "give after_order_id or before_order_id, not both", code="invalid_parameter"
+        )
+    order_filter = OrderFilter(
+        store_id=principal.store_id,
+        statuses=tuple(s.value for s in status),
+        q=q or None,
+        created_from=_aware(created_from, "created_from"),
+        created_to=_aware(created_to, "created_to"),
+    )
+    async with container.db.reader() as session:
+        orders = await list_orders(session, OrderPageQuery(order_filter, after, before, limit))
+    rendered = [render_order(order) for order in orders]
+
+    params: list[tuple[str, str]] = [("status", s.value) for s in status]
+    params += [
+        (name, value)
+        for name, value in (("q", q), ("created_from", created_from), ("created_to", created_to))
+        if value
+    ]  # type: ignore[misc]
+    params = [(k, v.isoformat() if isinstance(v, datetime) else v) for k, v in params]
+    params.append(("limit", str(limit)))
+    current = (
+        params
+        + ([("after_order_id", after_order_id)] if after_order_id else [])
+        + ([("before_order_id", before_order_id)] if before_order_id else [])
+    )
+    if rendered:
+        next_params = params + [("after_order_id", rendered[-1]["id"])]
+        previous_params = params + [("before_order_id", rendered[0]["id"])]
+    else:
+        next_params = current
+        previous_params = current
+    links = Links(
+        next=page_link(request, next_params),
+        current=page_link(request, current),
+        previous=page_link(request, previous_params),
+    )
+    return {"links": links, "orders": rendered}
+
+
+@router.get(
+    "/v2/orders/{store_id}/{order_id}",
+    response_model=OrderOut,
+    responses=problem_responses(401, 404),
+    summary="Get an order",
+)
+async def get_order(
+    store_id: str, order_id: OrderId, principal: MerchantKey, container: ContainerDep
+) -> Any:
+    async with container.db.reader() as session:
+        order = await container.orders.load(session, principal.store_id, order_id)
+        return render_order(order)
+
+
+@router.post(
+    "/v2/orders/{store_id}/{order_id}/accept",
+    response_model=OrderOut,
+    responses=problem_responses(401, 404, 409, 422),
+    summary="Accept a READY order with your order id and number",
+)
+async def accept_order(
+    store_id: str,
+    order_id: OrderId,
+    body: AcceptRequest,
+    principal: MerchantKey,
+    container: ContainerDep,
+) -> Any:
+    """An order is accepted once. Repeating the call with the same external id and number
+    returns 200 and the order unchanged (no second event); other values give
+    `409 order_already_accepted`. A `RECEIVED` order gives `409 order_not_ready`, a cancelled
+    one `409 order_cancelled`."""
+    async with container.db.transaction() as session:
+        outcome = await container.orders.accept(
+            session,
+            principal.store_id,
+            order_id,
+            external_order_id=body.external.order_id,
+            external_order_number=body.external.order_number,
+            actor=_merchant(principal),
+        )
+        return render_order(outcome.order)
+
+
+@router.post(
+    "/v2/orders/{store_id}/{order_id}/cancel",
+    response_model=OrderOut,
+    responses=problem_responses(401, 404, 409, 422),
+    summary="Cancel an order (the full amount goes back to the buyer)",
+)
+async def cancel_order(
+    store_id: str,
+    order_id: OrderId,
+    principal: MerchantKey,
+    container: ContainerDep,
+    body: CancelRequest | None = None,
+) -> Any:
+    """Allowed from `RECEIVED`, `READY` and `ACCEPTED`. Repeating it on a cancelled order
+    returns 200 unchanged. A `COMPLETED` order gives `409 use_refund`."""
+    body = body or CancelRequest()
+    async with container.db.transaction() as session:
+        outcome = await container.orders.cancel(
+            session,
+            principal.store_id,
+            order_id,
+            reason=CancellationReason(body.reason),
+            note=body.note,
+            actor=_merchant(principal),
+        )
+        return render_order(outcome.order)
+
+
+@router.get(
+    "/v2/orders/{store_id}/{order_id}/timeline",
+    response_model=Timeline,
+    responses=problem_responses(401, 404),
+    summary="The order's audit timeline: every status change with actor, reason and time",
+)
+async def get_timeline(
+    store_id: str, order_id: OrderId, principal: MerchantKey, container: ContainerDep
+) -> Timeline:
+    async with container.db.reader() as session:
+        order = await container.orders.load(session, principal.store_id, order_id)
+        events = await order_events(session, order.id)
+    entries = [
+        TimelineEntry(
+            at=rfc3339(e.occurred_at),
+            kind="status_changed" if e.to_status else "event",
+            event_id=FeedPosition(e.txid, e.pos).event_id(),
+            event_name=e.name,
+            from_status=e.from_status,
+            to_status=e.to_status,
+            actor=e.actor_kind,
+            actor_id=e.actor_id,
+            reason=e.reason,
+            note=e.note,
+        )
+        for e in events
+    ]
+    return Timeline(order_id=order_id, entries=entries)

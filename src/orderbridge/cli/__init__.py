@@ -1,0 +1,1 @@
+"""The ``orderbridge`` command: serve, demo, worker, db, stores, keys, jobs."""

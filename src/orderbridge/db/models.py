@@ -1,0 +1,137 @@
+"""The tables. ORM classes are the storage entities; the rules over them are pure functions
+elsewhere (``orders.lifecycle``), and the wire shapes are in each package's ``schemas``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from orderbridge.db.types import BigIntPK, Money, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), Decimal: Money(), dict[str, Any]: JSON()}
+
+
+class Store(Base):
+    __tablename__ = "stores"
+
+    id: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3))
+    country: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("store_id", "idempotency_key"),
+        Index(None, "store_id", "id"),
+        Index(None, "store_id", "status", "id"),
+        Index(None, "store_id", "customer_email"),
+        Index(None, "store_id", "external_order_number"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    environment: Mapped[str] = mapped_column(String(8))
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal]
+    customer_email: Mapped[str] = mapped_column(String(320))
+    customer_name: Mapped[str] = mapped_column(String(512))
+    shipping_country: Mapped[str] = mapped_column(String(2))
+    payment_status: Mapped[str] = mapped_column(String(24))
+    authorized: Mapped[Decimal]
+    captured: Mapped[Decimal]
+    refunded: Mapped[Decimal]
+    external_order_id: Mapped[str | None] = mapped_column(String(64))
+    external_order_number: Mapped[str | None] = mapped_column(String(64))
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    cancelled_by: Mapped[str | None] = mapped_column(String(16))
+    cancel_note: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    # The checkout document as validated (amounts as strings, items with ids).
+    document: Mapped[dict[str, Any]]
+
+
+class Event(Base):
+    """An event of the feed, and the audit entry of the change that caused it.
+
+    Feed order is (txid, pos): see events.feed for why this is gap-free."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("txid", "pos"),
+        Index(None, "store_id", "txid", "pos"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    txid: Mapped[int] = mapped_column(BigIntPK)
+    pos: Mapped[int]
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    name: Mapped[str] = mapped_column(String(48))
+    occurred_at: Mapped[datetime]
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    external_order_id: Mapped[str | None] = mapped_column(String(64))
+    external_order_number: Mapped[str | None] = mapped_column(String(64))
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Job(Base):
+    """A durable background job (transactional outbox): written in the same transaction as
+    the change that causes it, claimed by a worker under a lease."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index(None, "status", "run_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    order_id: Mapped[int | None] = mapped_column(BigIntPK, index=True)
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    run_at: Mapped[datetime]
+    attempts: Mapped[int]
+    max_attempts: Mapped[int]
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,83 @@
+"""Identifiers: event ids, order ids, keys.
+
+Event ids are 16 characters of Crockford base32 (80 bits): the feed position of the event,
+``txid`` (48 bits) then ``position`` within that transaction (32 bits). The alphabet is in
+ASCII order, so the strings sort exactly like the positions: an event id is a cursor.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DECODE = {c: i for i, c in enumerate(CROCKFORD)}
+# Crockford's decoder is lenient about look-alikes; we accept them on input.
+_DECODE.update({"O": 0, "I": 1, "L": 1})
+
+EVENT_ID_LENGTH = 16
+_TXID_BITS = 48
+_POS_BITS = 32
+
+ORDER_ID_RE = re.compile(r"^(\d+)-(\d+)$")
+STORE_ID_RE = re.compile(r"^\d{1,18}$")
+
+
+def b32encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(CROCKFORD[value & 31])
+        value >>= 5
+    if value:
+        raise ValueError("value does not fit")
+    return "".join(reversed(chars))
+
+
+def b32decode(text: str) -> int:
+    value = 0
+    for char in text.upper():
+        digit = _DECODE.get(char)
+        if digit is None:
+            raise ValueError(f"not a Crockford base32 character: {char!r}")
+        value = value << 5 | digit
+    return value
+
+
+@dataclass(frozen=True, order=True)
+class FeedPosition:
+    """Where an event stands in the feed: (transaction id, position in that transaction)."""
+
+    txid: int
+    pos: int
+
+    def event_id(self) -> str:
+        return b32encode(self.txid << _POS_BITS | self.pos, EVENT_ID_LENGTH)
+
+    @classmethod
+    def from_event_id(cls, event_id: str) -> FeedPosition:
+        if len(event_id) != EVENT_ID_LENGTH:
+            raise ValueError("an event id has 16 characters")
+        value = b32decode(event_id)
+        return cls(txid=value >> _POS_BITS, pos=value & ((1 << _POS_BITS) - 1))
+
+
+def order_public_id(store_id: str, number: int) -> str:
+    return f"{store_id}-{number}"
+
+
+def parse_order_id(order_id: str) -> tuple[str, int] | None:
+    match = ORDER_ID_RE.match(order_id)
+    if match is None:
+        return None
+    return match.group(1), int(match.group(2))
+
+
+def random_token(nbytes: int) -> str:
+    """Random Crockford base32 text carrying at least ``nbytes`` bytes of entropy."""
+    length = (nbytes * 8 + 4) // 5
+    return b32encode(secrets.randbits(length * 5), length)
+
+
+def new_store_id() -> str:
+    return str(secrets.randbelow(900_000) + 100_000)

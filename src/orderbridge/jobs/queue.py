@@ -1,0 +1,150 @@
+"""The job table: enqueue, claim under a lease, hold, finish, retry. All job SQL is here;
+the one dialect difference is ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), which SQLite does not
+need since its writers are serialised."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbridge.db.database import JOBS_ENQUEUED
+from orderbridge.db.models import Job
+from orderbridge.jobs.retry import DEFAULT_RETRY, RetryPolicy
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FAILED = "failed"  # gave up: kept for an operator to inspect and retry
+    # Succeeded jobs are deleted in the transaction that applied their effects.
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    order_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    lease_token: str
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    *,
+    now: datetime,
+    order_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    run_at: datetime | None = None,
+    max_attempts: int = 10,
+) -> None:
+    session.info[JOBS_ENQUEUED] = True
+    await session.execute(
+        insert(Job),
+        {
+            "kind": kind,
+            "order_id": order_id,
+            "payload": payload or {},
+            "status": JobStatus.QUEUED.value,
+            "run_at": run_at or now,
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+
+
+async def claim(
+    session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
+) -> list[ClaimedJob]:
+    """Take up to ``limit`` due jobs: queued ones whose time has come, and running ones whose
+    worker's lease has expired (that worker died or hung)."""
+    due = or_(
+        and_(Job.status == JobStatus.QUEUED.value, Job.run_at <= now),
+        and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now),
+    )
+    candidates = select(Job.id).where(due).order_by(Job.run_at).limit(limit)
+    if session.bind.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    token = secrets.token_hex(16)
+    statement = (
+        update(Job)
+        .where(Job.id.in_(candidates.scalar_subquery()))
+        .values(
+            status=JobStatus.RUNNING.value,
+            attempts=Job.attempts + 1,
+            lease_token=token,
+            lease_expires_at=now + lease,
+            updated_at=now,
+        )
+        .returning(Job.id, Job.kind, Job.order_id, Job.payload, Job.attempts, Job.max_attempts)
+    )
+    rows = (await session.execute(statement)).all()
+    return [ClaimedJob(*row, lease_token=token) for row in rows]
+
+
+async def hold(session: AsyncSession, job: ClaimedJob) -> bool:
+    """Lock the job for the transaction that applies its effects, if our lease still holds.
+    A worker whose lease expired and was taken over finds the token changed and stops."""
+    statement = select(Job.id).where(Job.id == job.id, Job.lease_token == job.lease_token)
+    if session.bind.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    return (await session.scalar(statement)) is not None
+
+
+async def finish(session: AsyncSession, job: ClaimedJob) -> None:
+    await session.execute(delete(Job).where(Job.id == job.id, Job.lease_token == job.lease_token))
+
+
+async def record_failure(
+    session: AsyncSession,
+    job: ClaimedJob,
+    error: str,
+    *,
+    now: datetime,
+    policy: RetryPolicy = DEFAULT_RETRY,
+) -> JobStatus | None:
+    """Schedule the next try, or give up after ``max_attempts``. None if the lease was lost."""
+    give_up = job.attempts >= job.max_attempts
+    status = JobStatus.FAILED if give_up else JobStatus.QUEUED
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.lease_token == job.lease_token)
+        .values(
+            status=status.value,
+            run_at=now if give_up else now + policy.delay(job.attempts),
+            lease_token=None,
+            lease_expires_at=None,
+            last_error=error[:4000],
+            updated_at=now,
+        )
+    )
+    return status if result.rowcount else None  # type: ignore[attr-defined]
+
+
+async def retry_failed(session: AsyncSession, job_id: int, *, now: datetime) -> bool:
+    """An operator puts a failed job back in the queue with a fresh attempt budget."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.FAILED.value)
+        .values(status=JobStatus.QUEUED.value, run_at=now, attempts=0, updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def list_jobs(
+    session: AsyncSession, *, status: JobStatus | None = None, limit: int = 100
+) -> list[Job]:
+    query = select(Job).order_by(Job.id).limit(limit)
+    if status is not None:
+        query = query.where(Job.status == status.value)
+    return list((await session.scalars(query)).all())

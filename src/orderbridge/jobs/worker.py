@@ -1,0 +1,148 @@
+"""The worker: claims due jobs in batches, runs each handler in its own transaction together
+with the removal of the job, and records failures for a later retry.
+
+A handler receives the open session and the claimed job. It must not commit, and it must not
+call anything outside the process: effects that leave the process (payments, webhooks,
+pushes) are made idempotent by their own keys, in their own handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbridge.clock import Clock
+from orderbridge.db.database import Database
+from orderbridge.jobs import queue
+from orderbridge.jobs.queue import ClaimedJob, JobStatus
+from orderbridge.jobs.retry import DEFAULT_RETRY, RetryPolicy
+
+log = logging.getLogger("orderbridge.worker")
+
+JobHandler = Callable[[AsyncSession, ClaimedJob], Awaitable[None]]
+
+
+class PermanentJobError(Exception):
+    """Raised by a handler when trying again cannot help: the job fails at once."""
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int = 8
+    batch_size: int = 32
+    poll_interval: float = 0.25
+    lease: timedelta = timedelta(seconds=60)
+    retry: RetryPolicy = DEFAULT_RETRY
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        handlers: Mapping[str, JobHandler],
+        options: WorkerOptions | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.handlers = dict(handlers)
+        self.options = options or WorkerOptions()
+        self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.options.concurrency)
+        self._running: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """Tell an idle worker that jobs were just committed (same process only)."""
+        self._wakeup.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and run jobs until ``stop`` is set, then let the running ones finish."""
+        try:
+            while not stop.is_set():
+                claimed = await self._claim_some()
+                if claimed:
+                    continue
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        _first(stop.wait(), self._wakeup.wait()), self.options.poll_interval
+                    )
+        finally:
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Run due jobs until none is left; returns how many ran. For tests and the CLI."""
+        total = 0
+        for _ in range(max_rounds):
+            claimed = await self._claim_some()
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
+            if not claimed:
+                return total
+            total += claimed
+        return total
+
+    async def _claim_some(self) -> int:
+        free = self.options.concurrency - len(self._running)
+        if free <= 0:
+            await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
+            return 1
+        limit = min(free, self.options.batch_size)
+        async with self.db.transaction() as session:
+            jobs = await queue.claim(
+                session, now=self.clock.now(), limit=limit, lease=self.options.lease
+            )
+        for job in jobs:
+            task = asyncio.create_task(self._execute(job))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return len(jobs)
+
+    async def _execute(self, job: ClaimedJob) -> None:
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise PermanentJobError(f"no handler for job kind {job.kind!r}")
+            if job.attempts > job.max_attempts:
+                # Claimed again after its lease expired too many times: it keeps killing
+                # or hanging its worker. Stop feeding it to workers.
+                raise PermanentJobError("lease expired on every attempt")
+            async with self.db.transaction() as session:
+                if not await queue.hold(session, job):
+                    log.warning("job %s: lease lost, another worker has it", job.id)
+                    return
+                await handler(session, job)
+                await queue.finish(session, job)
+        except Exception as error:
+            await self._fail(job, error)
+
+    async def _fail(self, job: ClaimedJob, error: Exception) -> None:
+        if isinstance(error, PermanentJobError):
+            job = replace(job, max_attempts=job.attempts)
+        message = f"{type(error).__name__}: {error}"
+        try:
+            async with self.db.transaction() as session:
+                status = await queue.record_failure(
+                    session, job, message, now=self.clock.now(), policy=self.options.retry
+                )
+        except Exception:
+            log.exception("job %s: could not record its failure; its lease will expire", job.id)
+            return
+        level = logging.ERROR if status is JobStatus.FAILED else logging.WARNING
+        log.log(level, "job %s (%s) attempt %s failed: %s", job.id, job.kind, job.attempts, message)
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -1,0 +1,261 @@
+"""Order use cases. Each runs inside the caller's transaction: load, decide with the pure
+lifecycle, write the new state, its event and its follow-up jobs. Nothing here commits or
+talks to the outside world."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbridge.clock import Clock
+from orderbridge.db.models import Order
+from orderbridge.errors import IdempotencyKeyReused, NotFound, ValidationFailed
+from orderbridge.events.recorder import EventRecorder, NewEvent
+from orderbridge.ids import parse_order_id
+from orderbridge.jobs import queue
+from orderbridge.money import ZERO
+from orderbridge.orders.arithmetic import check_order_sums
+from orderbridge.orders.document import build_document
+from orderbridge.orders.lifecycle import (
+    Actor,
+    ActorKind,
+    CancellationReason,
+    OrderStatus,
+    StatusChange,
+    change_status,
+)
+from orderbridge.orders.schemas import CheckoutOrder
+
+PROCESS_ORDER = "order.process"
+FINALISE_ORDER = "order.finalise"
+
+# The background work a status sets off, enqueued in the same transaction.
+FOLLOW_UP_JOBS: dict[OrderStatus, tuple[str, ...]] = {
+    OrderStatus.RECEIVED: (PROCESS_ORDER,),
+    OrderStatus.ACCEPTED: (FINALISE_ORDER,),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    order: Order
+    changed: bool  # False when the call repeated one already applied (idempotent replay)
+
+
+def request_hash(order: CheckoutOrder) -> str:
+    canonical = orjson.dumps(order.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+class OrderService:
+    def __init__(self, clock: Clock, recorder: EventRecorder) -> None:
+        self.clock = clock
+        self.recorder = recorder
+
+    # ---- intake ---------------------------------------------------------------------------
+
+    async def receive(
+        self, session: AsyncSession, store_id: str, idempotency_key: str, order: CheckoutOrder
+    ) -> Outcome:
+        """Store a checkout's order as RECEIVED with its event and its processing job. A
+        repeat with the same key returns the stored order and writes nothing."""
+        errors = check_order_sums(order)
+        if errors:
+            raise ValidationFailed(errors)
+        digest = request_hash(order)
+        now = self.clock.now()
+        change = change_status(None, OrderStatus.RECEIVED, Actor.system("checkout"), now)
+        values: dict[str, Any] = {
+            "store_id": store_id,
+            "status": change.to_status.value,
+            "idempotency_key": idempotency_key,
+            "request_hash": digest,
+            "environment": order.environment,
+            "currency": order.currency,
+            "total": order.totals.total,
+            "customer_email": order.customer.email.lower(),
+            "customer_name": f"{order.customer.first_name} {order.customer.last_name}",
+            "shipping_country": order.shipping_address.country,
+            "payment_status": "pending",
+            "authorized": ZERO,
+            "captured": ZERO,
+            "refunded": ZERO,
+            "created_at": now,
+            "updated_at": now,
+            "document": build_document(order),
+        }
+        dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            dialect_insert(Order)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["store_id", "idempotency_key"])
+            .returning(Order.id)
+        )
+        order_id = await session.scalar(statement)
+        if order_id is None:
+            # The key was used before (or concurrently: PostgreSQL waited for that
+            # transaction to commit before reporting the conflict).
+            existing = await self._by_idempotency_key(session, store_id, idempotency_key)
+            if existing.request_hash != digest:
+                raise IdempotencyKeyReused("this idempotency key was used for a different order")
+            return Outcome(existing, changed=False)
+        await self._record(session, store_id, order_id, change, external=(None, None))
+        stored = await session.get(Order, order_id)
+        assert stored is not None
+        return Outcome(stored, changed=True)
+
+    # ---- merchant actions -----------------------------------------------------------------
+
+    async def accept(
+        self,
+        session: AsyncSession,
+        store_id: str,
+        public_id: str,
+        *,
+        external_order_id: str,
+        external_order_number: str,
+        actor: Actor,
+    ) -> Outcome:
+        order = await self.load(session, store_id, public_id, for_update=True)
+        external = (external_order_id, external_order_number)
+        if order.status in (OrderStatus.ACCEPTED, OrderStatus.COMPLETED) and external == (
+            order.external_order_id,
+            order.external_order_number,
+        ):
+            return Outcome(order, changed=False)
+        change = change_status(
+            OrderStatus(order.status), OrderStatus.ACCEPTED, actor, self.clock.now()
+        )
+        order.external_order_id, order.external_order_number = external
+        await self._apply(session, order, change)
+        return Outcome(order, changed=True)
+
+    async def cancel(
+        self,
+        session: AsyncSession,
+        store_id: str,
+        public_id: str,
+        *,
+        reason: CancellationReason,
+        note: str | None,
+        actor: Actor,
+    ) -> Outcome:
+        order = await self.load(session, store_id, public_id, for_update=True)
+        if order.status == OrderStatus.CANCELLED:
+            return Outcome(order, changed=False)
+        change = change_status(
+            OrderStatus(order.status),
+            OrderStatus.CANCELLED,
+            actor,
+            self.clock.now(),
+            reason=reason,
+            note=note,
+        )
+        await self._apply(session, order, change)
+        return Outcome(order, changed=True)
+
+    # ---- background steps -----------------------------------------------------------------
+
+    async def process(self, session: AsyncSession, order_id: int) -> None:
+        """RECEIVED → READY once every processing step has passed (none exist yet)."""
+        order = await session.get(Order, order_id, with_for_update=True)
+        if order is None or order.status != OrderStatus.RECEIVED:
+            return  # already moved on (cancelled by the merchant, or processed)
+        change = change_status(
+            OrderStatus.RECEIVED, OrderStatus.READY, Actor.system("processing"), self.clock.now()
+        )
+        await self._apply(session, order, change)
+
+    async def finalise(self, session: AsyncSession, order_id: int) -> None:
+        """ACCEPTED → COMPLETED."""
+        order = await session.get(Order, order_id, with_for_update=True)
+        if order is None or order.status != OrderStatus.ACCEPTED:
+            return
+        change = change_status(
+            OrderStatus.ACCEPTED,
+            OrderStatus.COMPLETED,
+            Actor.system("finalisation"),
+            self.clock.now(),
+        )
+        await self._apply(session, order, change)
+
+    # ---- reading --------------------------------------------------------------------------
+
+    async def load(
+        self, session: AsyncSession, store_id: str, public_id: str, *, for_update: bool = False
+    ) -> Order:
+        parsed = parse_order_id(public_id)
+        if parsed is None or parsed[0] != store_id:
+            raise NotFound(f"no order {public_id}", code="order_not_found")
+        statement = select(Order).where(Order.id == parsed[1], Order.store_id == store_id)
+        if for_update:
+            statement = statement.with_for_update()
+        order = await session.scalar(statement)
+        if order is None:
+            raise NotFound(f"no order {public_id}", code="order_not_found")
+        return order
+
+    async def _by_idempotency_key(self, session: AsyncSession, store_id: str, key: str) -> Order:
+        order = await session.scalar(
+            select(Order).where(Order.store_id == store_id, Order.idempotency_key == key)
+        )
+        assert order is not None, "a conflicting insert implies a stored order"
+        return order
+
+    # ---- writing a change -----------------------------------------------------------------
+
+    async def _apply(self, session: AsyncSession, order: Order, change: StatusChange) -> None:
+        order.status = change.to_status.value
+        order.updated_at = change.at
+        if change.to_status is OrderStatus.CANCELLED:
+            order.cancel_reason = change.reason.value if change.reason else None
+            order.cancelled_by = (
+                ActorKind.MERCHANT.value
+                if change.actor.kind is ActorKind.MERCHANT
+                else ActorKind.SYSTEM.value
+            )
+            order.cancel_note = change.note
+            order.cancelled_at = change.at
+        await session.flush()
+        await self._record(
+            session,
+            order.store_id,
+            order.id,
+            change,
+            external=(order.external_order_id, order.external_order_number),
+        )
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        store_id: str,
+        order_id: int,
+        change: StatusChange,
+        *,
+        external: tuple[str | None, str | None],
+    ) -> None:
+        await self.recorder.record(
+            session,
+            NewEvent(
+                store_id=store_id,
+                name=change.event_name,
+                at=change.at,
+                actor=change.actor,
+                order_id=order_id,
+                external_order_id=external[0],
+                external_order_number=external[1],
+                from_status=change.from_status.value if change.from_status else None,
+                to_status=change.to_status.value,
+                reason=change.reason.value if change.reason else None,
+                note=change.note,
+            ),
+        )
+        for kind in FOLLOW_UP_JOBS.get(change.to_status, ()):
+            await queue.enqueue(session, kind, now=change.at, order_id=order_id)
