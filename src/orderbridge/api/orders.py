@@ -93,12 +93,11 @@ async def list_store_orders(
     rendered = [render_order(order) for order in orders]
 
     params: list[tuple[str, str]] = [("status", s.value) for s in status]
-    params += [
-        (name, value)
-        for name, value in (("q", q), ("created_from", created_from), ("created_to", created_to))
-        if value
-    ]  # type: ignore[misc]
-    params = [(k, v.isoformat() if isinstance(v, datetime) else v) for k, v in params]
+    if q:
+        params.append(("q", q))
+    for name, moment in (("created_from", created_from), ("created_to", created_to)):
+        if moment is not None:
+            params.append((name, moment.isoformat()))
     params.append(("limit", str(limit)))
     current = (
         params

@@ -85,7 +85,7 @@ def _serve(
             app, host=settings.host, port=settings.port, log_level="info", access_log=False
         )
         server = uvicorn.Server(config)
-        side = asyncio.create_task(during(container)) if during is not None else None
+        side = asyncio.ensure_future(during(container)) if during is not None else None
         try:
             await server.serve()
         finally:
@@ -363,4 +363,3 @@ def jobs_retry(job_id: int) -> None:
     if not _run(work):
         raise click.ClickException(f"job {job_id} is not a failed job")
     click.echo(f"job {job_id} queued")
-

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import BigInteger, ColumnElement, Text, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderbridge.db.database import dialect_of
 from orderbridge.db.models import Event
 from orderbridge.errors import BadRequest
 from orderbridge.ids import FeedPosition
@@ -73,7 +74,7 @@ async def read_page(session: AsyncSession, query: FeedQuery) -> Sequence[Event]:
     conditions = [Event.store_id == query.store_id]
     if query.names:
         conditions.append(Event.name.in_(query.names))
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         horizon = func.pg_snapshot_xmin(func.pg_current_snapshot()).cast(Text).cast(BigInteger)
         conditions.append(Event.txid < horizon)
     backwards = query.before is not None

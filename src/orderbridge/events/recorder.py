@@ -13,11 +13,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Text, func, insert, select
+from sqlalchemy import BigInteger, Table, Text, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderbridge.db.database import dialect_of
 from orderbridge.db.models import Event
 from orderbridge.orders.lifecycle import Actor
+
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
 _POS_KEY = "orderbridge.feed_pos"
 _TXID_KEY = "orderbridge.feed_txid"
@@ -67,12 +70,12 @@ class EventRecorder:
             "reason": event.reason,
             "note": event.note,
         }
-        await session.execute(insert(Event), values)
+        await session.execute(insert(EVENTS).values(values))
         for listener in self.listeners:
             await listener(session, event)
 
     async def _txid(self, session: AsyncSession) -> object:
-        if session.bind.dialect.name == "postgresql":
+        if dialect_of(session) == "postgresql":
             return func.pg_current_xact_id().cast(Text).cast(BigInteger)
         txid = session.info.get(_TXID_KEY)
         if txid is None:

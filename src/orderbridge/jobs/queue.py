@@ -10,12 +10,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbridge.db.database import JOBS_ENQUEUED
+from orderbridge.db.database import JOBS_ENQUEUED, dialect_of
 from orderbridge.db.models import Job
 from orderbridge.jobs.retry import DEFAULT_RETRY, RetryPolicy
+
+JOBS: Table = Job.__table__  # type: ignore[assignment]
 
 
 class JobStatus(StrEnum):
@@ -48,7 +50,7 @@ async def enqueue(
 ) -> None:
     session.info[JOBS_ENQUEUED] = True
     await session.execute(
-        insert(Job),
+        insert(JOBS),
         {
             "kind": kind,
             "order_id": order_id,
@@ -73,7 +75,7 @@ async def claim(
         and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now),
     )
     candidates = select(Job.id).where(due).order_by(Job.run_at).limit(limit)
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     token = secrets.token_hex(16)
     statement = (
@@ -89,14 +91,25 @@ async def claim(
         .returning(Job.id, Job.kind, Job.order_id, Job.payload, Job.attempts, Job.max_attempts)
     )
     rows = (await session.execute(statement)).all()
-    return [ClaimedJob(*row, lease_token=token) for row in rows]
+    return [
+        ClaimedJob(
+            id=row.id,
+            kind=row.kind,
+            order_id=row.order_id,
+            payload=row.payload,
+            attempts=row.attempts,
+            max_attempts=row.max_attempts,
+            lease_token=token,
+        )
+        for row in rows
+    ]
 
 
 async def hold(session: AsyncSession, job: ClaimedJob) -> bool:
     """Lock the job for the transaction that applies its effects, if our lease still holds.
     A worker whose lease expired and was taken over finds the token changed and stops."""
     statement = select(Job.id).where(Job.id == job.id, Job.lease_token == job.lease_token)
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         statement = statement.with_for_update()
     return (await session.scalar(statement)) is not None
 

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.clock import Clock
+from orderbridge.db.database import dialect_of
 from orderbridge.db.models import Order
 from orderbridge.errors import IdempotencyKeyReused, NotFound, ValidationFailed
 from orderbridge.events.recorder import EventRecorder, NewEvent
@@ -91,7 +92,7 @@ class OrderService:
             "updated_at": now,
             "document": build_document(order),
         }
-        dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        dialect_insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
         statement = (
             dialect_insert(Order)
             .values(values)
