@@ -1,0 +1,146 @@
+"""The durable job queue: retries with backoff, giving up, lease expiry, operator retry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from orderbridge.bootstrap import Container
+from orderbridge.clock import FrozenClock
+from orderbridge.db.models import Job
+from orderbridge.jobs import queue
+from orderbridge.jobs.queue import ClaimedJob, JobStatus
+from orderbridge.jobs.retry import RetryPolicy
+from orderbridge.jobs.worker import PermanentJobError, Worker, WorkerOptions
+
+NO_JITTER = RetryPolicy(base_seconds=10, factor=2, max_seconds=100, jitter=0)
+
+
+async def _enqueue(container: Container, kind: str = "test.job", max_attempts: int = 3) -> None:
+    async with container.db.transaction() as session:
+        await queue.enqueue(session, kind, now=container.clock.now(), max_attempts=max_attempts)
+
+
+async def _job(container: Container) -> Job:
+    async with container.db.reader() as session:
+        job = await session.scalar(select(Job))
+        assert job is not None
+        return job
+
+
+def _worker(container: Container, handler: object, **options: object) -> Worker:
+    return Worker(
+        container.db,
+        container.clock,
+        {"test.job": handler},  # type: ignore[dict-item]
+        WorkerOptions(retry=NO_JITTER, **options),
+    )  # type: ignore[arg-type]
+
+
+async def test_failed_job_is_retried_on_the_backoff_schedule_then_given_up(
+    container: Container, clock: FrozenClock
+) -> None:
+    calls: list[int] = []
+
+    async def flaky(_session: object, job: ClaimedJob) -> None:
+        calls.append(job.attempts)
+        raise RuntimeError("provider down")
+
+    await _enqueue(container, max_attempts=3)
+    worker = _worker(container, flaky)
+    assert await worker.run_until_idle() == 1
+    job = await _job(container)
+    assert (job.status, job.attempts) == (JobStatus.QUEUED, 1)
+    assert job.run_at == clock.now() + timedelta(seconds=10)
+    assert "provider down" in (job.last_error or "")
+
+    clock.advance(seconds=9)
+    assert await worker.run_until_idle() == 0  # not due yet
+    clock.advance(seconds=1)
+    assert await worker.run_until_idle() == 1
+    assert (await _job(container)).run_at == clock.now() + timedelta(seconds=20)
+    clock.advance(seconds=20)
+    await worker.run_until_idle()
+    job = await _job(container)
+    assert (job.status, job.attempts) == (JobStatus.FAILED, 3)
+    assert calls == [1, 2, 3]
+    clock.advance(days=1)
+    assert await worker.run_until_idle() == 0
+
+
+async def test_successful_job_is_removed_with_its_effects(container: Container) -> None:
+    async def ok(_session: object, _job: ClaimedJob) -> None:
+        return None
+
+    await _enqueue(container)
+    assert await _worker(container, ok).run_until_idle() == 1
+    async with container.db.reader() as session:
+        assert await session.scalar(select(Job)) is None
+
+
+async def test_permanent_error_gives_up_at_once(container: Container) -> None:
+    async def broken(_session: object, _job: ClaimedJob) -> None:
+        raise PermanentJobError("order does not exist")
+
+    await _enqueue(container, max_attempts=10)
+    await _worker(container, broken).run_until_idle()
+    job = await _job(container)
+    assert (job.status, job.attempts) == (JobStatus.FAILED, 1)
+
+
+async def test_unknown_job_kind_fails_instead_of_looping(container: Container) -> None:
+    await _enqueue(container, kind="no.such.kind")
+    await _worker(container, None).run_until_idle()
+    assert (await _job(container)).status == JobStatus.FAILED
+
+
+async def test_expired_lease_is_taken_over_and_the_stale_worker_cannot_finish(
+    container: Container, clock: FrozenClock
+) -> None:
+    await _enqueue(container)
+    lease = timedelta(seconds=30)
+    async with container.db.transaction() as session:
+        [stale] = await queue.claim(session, now=clock.now(), limit=10, lease=lease)
+    async with container.db.transaction() as session:
+        assert await queue.claim(session, now=clock.now(), limit=10, lease=lease) == []
+    clock.advance(seconds=31)
+    async with container.db.transaction() as session:
+        [fresh] = await queue.claim(session, now=clock.now(), limit=10, lease=lease)
+    assert fresh.id == stale.id and fresh.attempts == 2
+    async with container.db.transaction() as session:
+        assert not await queue.hold(session, stale)
+        assert await queue.hold(session, fresh)
+
+
+async def test_operator_retry_requeues_a_failed_job(container: Container) -> None:
+    async def broken(_session: object, _job: ClaimedJob) -> None:
+        raise PermanentJobError("boom")
+
+    await _enqueue(container)
+    await _worker(container, broken).run_until_idle()
+    job = await _job(container)
+    async with container.db.transaction() as session:
+        assert await queue.retry_failed(session, job.id, now=container.clock.now())
+        assert not await queue.retry_failed(session, 999_999, now=container.clock.now())
+    seen: list[int] = []
+
+    async def ok(_session: object, claimed: ClaimedJob) -> None:
+        seen.append(claimed.attempts)
+
+    await _worker(container, ok).run_until_idle()
+    assert seen == [1]
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 5, 10])
+def test_backoff_grows_and_is_capped(attempt: int) -> None:
+    policy = RetryPolicy(base_seconds=2, factor=3, max_seconds=3600, jitter=0)
+    expected = min(3600, 2 * 3 ** (attempt - 1))
+    assert policy.delay(attempt) == timedelta(seconds=expected)
+
+
+def test_jitter_stays_within_its_band() -> None:
+    policy = RetryPolicy(base_seconds=100, factor=1, jitter=0.2)
+    delays = {policy.delay(1).total_seconds() for _ in range(200)}
+    assert all(80 <= d <= 120 for d in delays) and len(delays) > 1
