@@ -65,10 +65,10 @@ class Worker:
         """Claim and run jobs until ``stop`` is set, then let the running ones finish."""
         try:
             while not stop.is_set():
-                claimed = await self._claim_some()
-                if claimed:
-                    continue
+                # Cleared before claiming, so that a wake-up during the claim is not lost.
                 self._wakeup.clear()
+                if await self._claim_some():
+                    continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         _first(stop.wait(), self._wakeup.wait()), self.options.poll_interval
