@@ -35,7 +35,34 @@ class Settings(BaseSettings):
     job_lease_seconds: float = 60.0
 
     auth_cache_seconds: float = 2.0
-    events_page_max: int = 100
+
+    secret_keys: str = Field(
+        default="",
+        description="comma-separated keys that encrypt stored secrets; the first encrypts. "
+        "Empty: a key kept in data_dir/secret.key (fine for one machine, not for a cluster).",
+    )
+
+    # Outbound calls (webhooks, platform pushes).
+    outbound_allow_private: bool = Field(
+        default=False,
+        description="allow loopback/private targets and plain http: development and tests only",
+    )
+    webhook_dispatcher: bool = True
+    webhook_batch_size: int = 200
+    webhook_max_in_flight: int = 512
+    webhook_connect_timeout: float = 5.0
+    webhook_total_timeout: float = 15.0
+    webhook_response_limit: int = 4096
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_disable_after_hours: float = 120.0
+    webhook_attempt_retention_days: float = 30.0
+    webhook_secret_overlap_hours: float = 24.0
+
+    def secret_key_list(self) -> list[str]:
+        return [key.strip() for key in self.secret_keys.split(",") if key.strip()]
+
+    def retry_schedule(self) -> tuple[float, ...]:
+        return tuple(float(part) for part in self.webhook_retry_schedule.split(",") if part.strip())
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -32,7 +32,7 @@ def create_app(container: Container, *, manage_container: bool = True) -> FastAP
         task = None
         if container.settings.worker_mode is WorkerMode.EMBEDDED:
             worker = container.worker()
-            container.db.on_jobs_committed = worker.wake
+            container.db.wakers["jobs"] = worker.wake
             task = asyncio.create_task(worker.run(stop))
         try:
             yield
@@ -41,7 +41,7 @@ def create_app(container: Container, *, manage_container: bool = True) -> FastAP
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-                container.db.on_jobs_committed = None
+                container.db.wakers.pop("jobs", None)
             if manage_container:
                 await container.close()
 

@@ -9,32 +9,13 @@ from pydantic import BaseModel
 
 from orderbridge.api.auth import ContainerDep, MerchantKey
 from orderbridge.api.links import page_link
-from orderbridge.clock import rfc3339
-from orderbridge.db.models import Event
 from orderbridge.errors import BadRequest
 from orderbridge.events.feed import FeedQuery, cursor_exists, parse_cursor, read_page
-from orderbridge.ids import FeedPosition, order_public_id
+from orderbridge.events.render import EVENT_NAMES, render_event
 from orderbridge.orders.schemas import External, Links
 from orderbridge.schemas_common import problem_responses
 
 router = APIRouter(tags=["events"])
-
-EVENT_NAMES = frozenset(
-    {
-        "order.received",
-        "order.ready",
-        "order.accepted",
-        "order.completed",
-        "order.cancelled",
-        "order.push_failed",
-        "refund.created",
-        "refund.completed",
-        "refund.failed",
-        "return.requested",
-        "return.authorized",
-        "return.cancelled",
-    }
-)
 
 
 class EventOut(BaseModel):
@@ -49,19 +30,6 @@ class EventOut(BaseModel):
 class EventPage(BaseModel):
     links: Links
     events: list[EventOut]
-
-
-def render_event(event: Event) -> EventOut:
-    return EventOut(
-        event_id=FeedPosition(event.txid, event.pos).event_id(),
-        event_name=event.name,
-        event_at=rfc3339(event.occurred_at),
-        order_id=order_public_id(event.store_id, event.order_id) if event.order_id else None,
-        external=External(
-            order_id=event.external_order_id, order_number=event.external_order_number
-        ),
-        entity_id=event.entity_id,
-    )
 
 
 @router.get(
@@ -98,7 +66,7 @@ async def list_events(
             if position is not None and not await cursor_exists(session, store_id, position):
                 raise BadRequest(f"{name} is not an event of this store", code="invalid_cursor")
         rows = await read_page(session, query)
-    events = [render_event(row) for row in rows]
+    events = [EventOut.model_validate(render_event(row)) for row in rows]
 
     filters = [("event", name) for name in event] + [("limit", str(limit))]
     if events:

@@ -27,9 +27,13 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
-# Set in session.info by whoever enqueues a job, so that the worker of this process can be
-# woken as soon as the transaction commits.
-JOBS_ENQUEUED = "orderbridge.jobs_enqueued"
+# session.info key: names of the in-process loops to wake once the transaction commits
+# (the job worker, the webhook dispatcher), so that they need not wait for their next poll.
+WAKE = "orderbridge.wake"
+
+
+def wake_after_commit(session: AsyncSession, name: str) -> None:
+    session.info.setdefault(WAKE, set()).add(name)
 
 
 def _json_dumps(value: Any) -> str:
@@ -100,7 +104,7 @@ class Database:
             self.read_engine = self.write_engine
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
-        self.on_jobs_committed: Callable[[], None] | None = None
+        self.wakers: dict[str, Callable[[], None]] = {}
 
     @property
     def is_postgres(self) -> bool:
@@ -112,8 +116,10 @@ class Database:
         async with self._writer() as session:
             async with session.begin():
                 yield session
-            if session.info.get(JOBS_ENQUEUED) and self.on_jobs_committed is not None:
-                self.on_jobs_committed()
+            for name in session.info.get(WAKE, ()):
+                waker = self.wakers.get(name)
+                if waker is not None:
+                    waker()
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

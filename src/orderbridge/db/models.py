@@ -135,3 +135,90 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class WebhookEndpoint(Base):
+    """A merchant's URL subscribed to the store's events."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(255))
+    # "|order.ready|order.cancelled|", or "" for every event: matched with LIKE in the
+    # statement that creates deliveries, the same on both databases.
+    event_filter: Mapped[str] = mapped_column(String(1024))
+    enabled: Mapped[bool]
+    ordered: Mapped[bool]
+    max_concurrency: Mapped[int]
+    rate_limit: Mapped[float | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(32))
+    disabled_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookSecret(Base):
+    """Signing secrets of an endpoint, encrypted. During a rotation the old one keeps
+    signing until ``expires_at``."""
+
+    __tablename__ = "webhook_secrets"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint: created in the event's transaction, sent at least once."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "endpoint_id", "status", "next_attempt_at"),
+        Index(None, "endpoint_id", "id"),
+        UniqueConstraint("endpoint_id", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    store_id: Mapped[str] = mapped_column(String(18))
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    order_id: Mapped[int | None] = mapped_column(BigIntPK, index=True)
+    event_name: Mapped[str] = mapped_column(String(48))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime]
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class WebhookAttempt(Base):
+    """One HTTP request of a delivery, kept for the delivery log until pruned."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    endpoint_id: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int]
+    attempted_at: Mapped[datetime] = mapped_column(index=True)
+    duration_ms: Mapped[int]
+    status_code: Mapped[int | None]
+    response_body: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)

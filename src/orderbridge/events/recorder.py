@@ -42,15 +42,16 @@ class NewEvent:
     note: str | None = None
 
 
-# Something that must happen in the same transaction as an event (e.g. webhook deliveries).
-EventListener = Callable[[AsyncSession, NewEvent], Awaitable[None]]
+# Something that must happen in the same transaction as an event (e.g. webhook deliveries);
+# it gets the event and the id of its stored row.
+EventListener = Callable[[AsyncSession, NewEvent, int], Awaitable[None]]
 
 
 class EventRecorder:
     def __init__(self, listeners: list[EventListener] | None = None) -> None:
         self.listeners = list(listeners or [])
 
-    async def record(self, session: AsyncSession, event: NewEvent) -> None:
+    async def record(self, session: AsyncSession, event: NewEvent) -> int:
         pos = session.info.get(_POS_KEY, 0)
         session.info[_POS_KEY] = pos + 1
         values = {
@@ -70,9 +71,11 @@ class EventRecorder:
             "reason": event.reason,
             "note": event.note,
         }
-        await session.execute(insert(EVENTS).values(values))
+        row_id = await session.scalar(insert(EVENTS).values(values).returning(EVENTS.c.id))
+        assert row_id is not None
         for listener in self.listeners:
-            await listener(session, event)
+            await listener(session, event, row_id)
+        return row_id
 
     async def _txid(self, session: AsyncSession) -> object:
         if dialect_of(session) == "postgresql":

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Table, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbridge.db.database import JOBS_ENQUEUED, dialect_of
+from orderbridge.db.database import dialect_of, wake_after_commit
 from orderbridge.db.models import Job
 from orderbridge.jobs.retry import DEFAULT_RETRY, RetryPolicy
 
@@ -48,7 +48,7 @@ async def enqueue(
     run_at: datetime | None = None,
     max_attempts: int = 10,
 ) -> None:
-    session.info[JOBS_ENQUEUED] = True
+    wake_after_commit(session, "jobs")
     await session.execute(
         insert(JOBS),
         {
