@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from orderbridge.clock import Clock, SystemClock
+from orderbridge.crypto import SecretBox, local_key
 from orderbridge.db.database import Database
 from orderbridge.events.recorder import EventRecorder
 from orderbridge.jobs.worker import JobHandler, Worker, WorkerOptions
 from orderbridge.orders.jobs import order_job_handlers
 from orderbridge.orders.service import OrderService
+from orderbridge.outbound.guard import OutboundPolicy
 from orderbridge.settings import Settings
+from orderbridge.webhooks import repository as webhook_repository
+from orderbridge.webhooks.dispatcher import DispatcherOptions, WebhookDispatcher
+from orderbridge.webhooks.policy import RetryPolicy
+from orderbridge.webhooks.service import WebhookService
+
+log = logging.getLogger("orderbridge")
 
 
 @dataclass
@@ -19,13 +28,16 @@ class Container:
     settings: Settings
     clock: Clock
     db: Database
+    box: SecretBox
+    outbound: OutboundPolicy
     recorder: EventRecorder
     orders: OrderService
+    webhooks: WebhookService
     handlers: dict[str, JobHandler] = field(default_factory=dict)
 
     def worker(self, options: WorkerOptions | None = None) -> Worker:
         s = self.settings
-        worker = Worker(
+        return Worker(
             self.db,
             self.clock,
             self.handlers,
@@ -37,17 +49,67 @@ class Container:
                 lease=timedelta(seconds=s.job_lease_seconds),
             ),
         )
-        return worker
+
+    def dispatcher(self, options: DispatcherOptions | None = None) -> WebhookDispatcher:
+        s = self.settings
+        return WebhookDispatcher(
+            self.db,
+            self.clock,
+            self.box,
+            self.outbound,
+            self.webhooks,
+            options
+            or DispatcherOptions(
+                batch_size=s.webhook_batch_size,
+                max_in_flight=s.webhook_max_in_flight,
+                connect_timeout=s.webhook_connect_timeout,
+                total_timeout=s.webhook_total_timeout,
+                response_limit=s.webhook_response_limit,
+                poll_interval=s.worker_poll_interval,
+                retry=self.retry_policy(),
+                attempt_retention=timedelta(days=s.webhook_attempt_retention_days),
+            ),
+        )
+
+    def retry_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(
+            schedule=s.retry_schedule(),
+            disable_after=timedelta(hours=s.webhook_disable_after_hours),
+        )
 
     async def close(self) -> None:
         await self.db.dispose()
 
 
+def _secret_box(settings: Settings) -> SecretBox:
+    keys = settings.secret_key_list()
+    if not keys:
+        if settings.database_url and not settings.database_url.startswith("sqlite"):
+            log.warning(
+                "ORDERBRIDGE_SECRET_KEYS is not set: using a key kept in %s; every process "
+                "that shares this database needs the same key",
+                settings.data_dir,
+            )
+        keys = [local_key(settings.data_dir)]
+    return SecretBox(keys)
+
+
 def build(settings: Settings, *, clock: Clock | None = None) -> Container:
     clock = clock or SystemClock()
     db = Database(settings.resolved_database_url(), pool_size=settings.db_pool_size)
-    recorder = EventRecorder()
+    box = _secret_box(settings)
+    outbound = OutboundPolicy(allow_private=settings.outbound_allow_private)
+    # Deliveries are created in the event's own transaction: no event without them.
+    recorder = EventRecorder([webhook_repository.create_deliveries])
     orders = OrderService(clock, recorder)
-    container = Container(settings, clock, db, recorder, orders)
+    webhooks = WebhookService(
+        clock,
+        box,
+        outbound,
+        recorder,
+        secret_overlap=timedelta(hours=settings.webhook_secret_overlap_hours),
+    )
+    container = Container(settings, clock, db, box, outbound, recorder, orders, webhooks)
     container.handlers.update(order_job_handlers(orders))
     return container

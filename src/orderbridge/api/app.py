@@ -25,23 +25,33 @@ their store's orders; checkout keys submit orders. A key used on another store's
 """
 
 
+def start_background(container: Container, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """The job worker and (unless disabled) the webhook dispatcher, woken after commits."""
+    worker = container.worker()
+    container.db.wakers["jobs"] = worker.wake
+    tasks = [asyncio.create_task(worker.run(stop))]
+    if container.settings.webhook_dispatcher:
+        dispatcher = container.dispatcher()
+        container.db.wakers["webhooks"] = dispatcher.wake
+        tasks.append(asyncio.create_task(dispatcher.run(stop)))
+    return tasks
+
+
 def create_app(container: Container, *, manage_container: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = None
+        tasks = []
         if container.settings.worker_mode is WorkerMode.EMBEDDED:
-            worker = container.worker()
-            container.db.wakers["jobs"] = worker.wake
-            task = asyncio.create_task(worker.run(stop))
+            tasks = start_background(container, stop)
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-                container.db.wakers.pop("jobs", None)
+            container.db.wakers.clear()
             if manage_container:
                 await container.close()
 

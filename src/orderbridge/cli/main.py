@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 import uvicorn
 
+from orderbridge.api.app import start_background
 from orderbridge.bootstrap import Container, build
 from orderbridge.db.migrate import upgrade
 from orderbridge.errors import OrderbridgeError
@@ -150,7 +151,7 @@ def demo(port: int | None) -> None:
 @main.command()
 @click.option("--concurrency", type=int, default=None, help="jobs run at once")
 def worker(concurrency: int | None) -> None:
-    """Run a worker process: claims due jobs until SIGTERM or SIGINT."""
+    """Run a worker process: jobs and webhook deliveries, until SIGTERM or SIGINT."""
     settings = _settings()
     if concurrency:
         settings.worker_concurrency = concurrency
@@ -161,7 +162,7 @@ def worker(concurrency: int | None) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         logging.getLogger("orderbridge.worker").info("worker started")
-        await container.worker().run(stop)
+        await asyncio.gather(*start_background(container, stop))
 
     _run(work, settings)
 

@@ -44,7 +44,7 @@ class NewEvent:
 
 # Something that must happen in the same transaction as an event (e.g. webhook deliveries);
 # it gets the event and the id of its stored row.
-EventListener = Callable[[AsyncSession, NewEvent, int], Awaitable[None]]
+EventListener = Callable[[AsyncSession, NewEvent, int], Awaitable[object]]
 
 
 class EventRecorder:
@@ -75,7 +75,7 @@ class EventRecorder:
         assert row_id is not None
         for listener in self.listeners:
             await listener(session, event, row_id)
-        return row_id
+        return int(row_id)
 
     async def _txid(self, session: AsyncSession) -> object:
         if dialect_of(session) == "postgresql":

@@ -1,0 +1,281 @@
+"""All webhook SQL: creating deliveries with their event, claiming due deliveries fairly,
+writing attempt results in batches, and the queries of the delivery log."""
+
+from __future__ import annotations
+
+import secrets as random_secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbridge.db.database import dialect_of, wake_after_commit
+from orderbridge.db.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from orderbridge.events.recorder import NewEvent
+
+DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+ATTEMPTS: Table = WebhookAttempt.__table__  # type: ignore[assignment]
+
+
+class DeliveryStatus:
+    PENDING = "pending"
+    SENDING = "sending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # gave up after the whole schedule
+
+
+def filter_text(names: Iterable[str]) -> str:
+    names = sorted(set(names))
+    return f"|{'|'.join(names)}|" if names else ""
+
+
+def filter_names(text: str) -> list[str]:
+    return [name for name in text.split("|") if name]
+
+
+async def create_deliveries(session: AsyncSession, event: NewEvent, event_row_id: int) -> int:
+    """One delivery per enabled endpoint of the event's store whose filter matches, in the
+    event's own transaction (one statement; nothing when the store has no endpoints)."""
+    e = WebhookEndpoint
+    matching = select(
+        e.id,
+        literal(event.store_id),
+        literal(event_row_id),
+        literal(event.order_id),
+        literal(event.name),
+        literal(DeliveryStatus.PENDING),
+        literal(0),
+        literal(event.at, type_=DELIVERIES.c.next_attempt_at.type),
+        literal(event.at, type_=DELIVERIES.c.created_at.type),
+        literal(event.at, type_=DELIVERIES.c.updated_at.type),
+    ).where(
+        e.store_id == event.store_id,
+        e.enabled.is_(True),
+        or_(e.event_filter == "", e.event_filter.contains(f"|{event.name}|", autoescape=True)),
+    )
+    columns = [
+        "endpoint_id",
+        "store_id",
+        "event_id",
+        "order_id",
+        "event_name",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    ]
+    result = await session.execute(insert(DELIVERIES).from_select(columns, matching))
+    created = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if created:
+        wake_after_commit(session, "webhooks")
+    return created
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    endpoint_id: str
+    event_id: int
+    attempts: int  # before this attempt
+    lease_token: str
+
+
+async def due_candidates(
+    session: AsyncSession, *, now: datetime, limit: int, busy: Sequence[str]
+) -> list[tuple[int, str, bool]]:
+    """(delivery id, endpoint id, endpoint ordered) of due deliveries, oldest due first,
+    skipping endpoints that are disabled or already busy in this process."""
+    d, e = WebhookDelivery, WebhookEndpoint
+    query = (
+        select(d.id, d.endpoint_id, e.ordered)
+        .join(e, e.id == d.endpoint_id)
+        .where(d.status == DeliveryStatus.PENDING, d.next_attempt_at <= now, e.enabled.is_(True))
+        .order_by(d.next_attempt_at, d.id)
+        .limit(limit)
+    )
+    if busy:
+        query = query.where(d.endpoint_id.not_in(busy))
+    return [(row[0], row[1], bool(row[2])) for row in (await session.execute(query)).all()]
+
+
+async def queue_heads(session: AsyncSession, endpoint_ids: Sequence[str]) -> dict[str, int]:
+    """For ordered endpoints: the oldest delivery not yet finished, which alone may go."""
+    d = WebhookDelivery
+    rows = await session.execute(
+        select(d.endpoint_id, func.min(d.id))
+        .where(
+            d.endpoint_id.in_(endpoint_ids),
+            d.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        )
+        .group_by(d.endpoint_id)
+    )
+    return {row[0]: row[1] for row in rows.all()}
+
+
+async def lease(
+    session: AsyncSession, ids: Sequence[int], *, now: datetime, lease_for: timedelta
+) -> list[Claimed]:
+    """Mark the picked deliveries as sending under a fresh lease; other workers' picks are
+    skipped (PostgreSQL) or impossible (SQLite's single writer)."""
+    if not ids:
+        return []
+    d = WebhookDelivery
+    lockable = select(d.id).where(d.id.in_(ids), d.status == DeliveryStatus.PENDING)
+    if dialect_of(session) == "postgresql":
+        lockable = lockable.with_for_update(skip_locked=True)
+    token = random_secrets.token_hex(16)
+    rows = await session.execute(
+        update(d)
+        .where(d.id.in_(lockable.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.SENDING,
+            lease_token=token,
+            lease_expires_at=now + lease_for,
+            updated_at=now,
+        )
+        .returning(d.id, d.endpoint_id, d.event_id, d.attempts)
+    )
+    return [Claimed(r[0], r[1], r[2], r[3], token) for r in rows.all()]
+
+
+async def release_expired(session: AsyncSession, *, now: datetime) -> int:
+    """Deliveries whose worker died mid-send go back to pending (they will be sent again:
+    at least once, with the same webhook-id)."""
+    d = WebhookDelivery
+    result = await session.execute(
+        update(d)
+        .where(d.status == DeliveryStatus.SENDING, d.lease_expires_at < now)
+        .values(
+            status=DeliveryStatus.PENDING,
+            lease_token=None,
+            lease_expires_at=None,
+            next_attempt_at=now,
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def events_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Event]:
+    rows = await session.scalars(select(Event).where(Event.id.in_(set(ids))))
+    return {event.id: event for event in rows.all()}
+
+
+async def endpoints_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, WebhookEndpoint]:
+    rows = await session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(set(ids))))
+    return {endpoint.id: endpoint for endpoint in rows.all()}
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The result of one attempt, to be written with its batch."""
+
+    delivery: Claimed
+    attempted_at: datetime
+    duration_ms: int
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    next_attempt_at: datetime | None  # None: no retry (succeeded, gone, or given up)
+    succeeded: bool
+
+
+async def write_results(
+    session: AsyncSession, results: Sequence[Finished], *, now: datetime
+) -> set[int]:
+    """Delivery rows and attempt rows of a batch, in two executemany statements. Returns the
+    ids whose lease was lost (another worker took them over): their rows are untouched."""
+    d = DELIVERIES.c
+    params = []
+    for result in results:
+        if result.succeeded:
+            status = DeliveryStatus.SUCCEEDED
+        elif result.next_attempt_at is None:
+            status = DeliveryStatus.FAILED
+        else:
+            status = DeliveryStatus.PENDING
+        params.append(
+            {
+                "b_id": result.delivery.id,
+                "b_token": result.delivery.lease_token,
+                "b_status": status,
+                "b_attempts": result.delivery.attempts + 1,
+                "b_next": result.next_attempt_at or result.attempted_at,
+                "b_code": result.status_code,
+                "b_error": result.error,
+                "b_updated": now,
+                "b_completed": now
+                if status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
+                else None,
+            }
+        )
+    statement = (
+        update(DELIVERIES)
+        .where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"),
+            last_status_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            lease_token=None,
+            lease_expires_at=None,
+            updated_at=bindparam("b_updated"),
+            completed_at=bindparam("b_completed"),
+        )
+    )
+    # Lease check first, so that a stale worker writes neither row nor attempt.
+    held = set(await _held(session, results))
+    lost = {r.delivery.id for r in results} - held
+    kept = [p for p in params if p["b_id"] in held]
+    if kept:
+        await session.execute(statement.execution_options(synchronize_session=False), kept)
+        await session.execute(
+            insert(ATTEMPTS),
+            [
+                {
+                    "delivery_id": r.delivery.id,
+                    "endpoint_id": r.delivery.endpoint_id,
+                    "attempt": r.delivery.attempts + 1,
+                    "attempted_at": r.attempted_at,
+                    "duration_ms": r.duration_ms,
+                    "status_code": r.status_code,
+                    "response_body": r.response_body,
+                    "error": r.error,
+                }
+                for r in results
+                if r.delivery.id in held
+            ],
+        )
+    return lost
+
+
+async def _held(session: AsyncSession, results: Sequence[Finished]) -> list[int]:
+    pairs = [(r.delivery.id, r.delivery.lease_token) for r in results]
+    d = WebhookDelivery
+    query = select(d.id).where(tuple_(d.id, d.lease_token).in_(pairs))
+    if dialect_of(session) == "postgresql":
+        query = query.with_for_update()
+    return list((await session.scalars(query)).all())
+
+
+async def prune_attempts(session: AsyncSession, *, before: datetime, batch: int = 5000) -> int:
+    oldest = select(WebhookAttempt.id).where(WebhookAttempt.attempted_at < before).limit(batch)
+    result = await session.execute(
+        delete(WebhookAttempt).where(WebhookAttempt.id.in_(oldest.scalar_subquery()))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
