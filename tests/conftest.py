@@ -54,6 +54,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         worker_mode=WorkerMode.OFF,
         auth_cache_seconds=0,
         db_pool_size=8,
+        outbound_allow_private=True,  # receivers in tests listen on loopback
+        secret_keys="test-key",
     )
 
 
