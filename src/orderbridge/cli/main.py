@@ -9,42 +9,19 @@ import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import uvicorn
 
 from orderbridge.api.app import start_background
 from orderbridge.bootstrap import Container, build
+from orderbridge.cli.common import emit, load_settings, run
+from orderbridge.cli.webhooks import webhooks as webhooks_commands
 from orderbridge.db.migrate import upgrade
-from orderbridge.errors import OrderbridgeError
 from orderbridge.jobs import queue
 from orderbridge.settings import Settings
 from orderbridge.stores import service as stores
-
-T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    return Settings()
-
-
-def _run(work: Callable[[Container], Awaitable[T]], settings: Settings | None = None) -> T:
-    async def main() -> T:
-        container = build(settings or _settings())
-        try:
-            return await work(container)
-        finally:
-            await container.close()
-
-    try:
-        return asyncio.run(main())
-    except OrderbridgeError as error:
-        raise click.ClickException(f"{error.code}: {error.detail}") from None
-
-
-def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
-    click.echo(json.dumps(data, indent=2) if as_json else text)
 
 
 def _prepare_database(settings: Settings) -> None:
@@ -103,7 +80,7 @@ def _serve(
 @click.option("--port", type=int, default=None, help="default 8000 (ORDERBRIDGE_PORT)")
 def serve(host: str | None, port: int | None) -> None:
     """Run the API (and, unless ORDERBRIDGE_WORKER_MODE=off, a worker in the same process)."""
-    settings = _settings()
+    settings = load_settings()
     settings.host = host or settings.host
     settings.port = port or settings.port
     _prepare_database(settings)
@@ -116,7 +93,7 @@ def demo(port: int | None) -> None:
     """Run the service with a demo store, printed keys and orders flowing (SQLite)."""
     from orderbridge.demo import demo_traffic, ensure_demo_store
 
-    settings = _settings()
+    settings = load_settings()
     settings.port = port or settings.port
     _prepare_database(settings)
     state: dict[str, str] = {}
@@ -152,7 +129,7 @@ def demo(port: int | None) -> None:
 @click.option("--concurrency", type=int, default=None, help="jobs run at once")
 def worker(concurrency: int | None) -> None:
     """Run a worker process: jobs and webhook deliveries, until SIGTERM or SIGINT."""
-    settings = _settings()
+    settings = load_settings()
     if concurrency:
         settings.worker_concurrency = concurrency
 
@@ -164,7 +141,7 @@ def worker(concurrency: int | None) -> None:
         logging.getLogger("orderbridge.worker").info("worker started")
         await asyncio.gather(*start_background(container, stop))
 
-    _run(work, settings)
+    run(work, settings)
 
 
 # ---- database -----------------------------------------------------------------------------
@@ -179,7 +156,7 @@ def db() -> None:
 @click.option("--revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
-    settings = _settings()
+    settings = load_settings()
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     container = build(settings)
@@ -220,8 +197,8 @@ def stores_create(name: str, currency: str, country: str, as_json: bool) -> None
                 "country": store.country,
             }
 
-    store = _run(work)
-    _emit(as_json, store, store["id"])
+    store = run(work)
+    emit(as_json, store, store["id"])
 
 
 @stores_group.command("list")
@@ -234,7 +211,7 @@ def stores_list(as_json: bool) -> None:
                 for s in await stores.list_stores(session)
             ]
 
-    rows = _run(work)
+    rows = run(work)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     for row in [] if as_json else rows:
@@ -265,8 +242,8 @@ def keys_create(store_id: str, kind: str, label: str | None, as_json: bool) -> N
             )
             return {"id": issued.key.id, "store_id": store_id, "kind": kind, "key": issued.secret}
 
-    data = _run(work)
-    _emit(as_json, data, data["key"])
+    data = run(work)
+    emit(as_json, data, data["key"])
     if not as_json:
         click.echo(f"(key id {data['id']}: use it to revoke the key)", err=True)
 
@@ -282,8 +259,8 @@ def keys_revoke(key_id: str, as_json: bool) -> None:
             key = await stores.revoke_key(session, key_id, now=container.clock.now())
             return {"id": key.id, "revoked_at": str(key.revoked_at)}
 
-    data = _run(work)
-    _emit(as_json, data, f"revoked {data['id']}")
+    data = run(work)
+    emit(as_json, data, f"revoked {data['id']}")
 
 
 @keys.command("list")
@@ -304,7 +281,7 @@ def keys_list(store_id: str, as_json: bool) -> None:
                 for k in await stores.list_keys(session, store_id)
             ]
 
-    rows = _run(work)
+    rows = run(work)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -341,7 +318,7 @@ def jobs_list(failed: bool, as_json: bool) -> None:
                 for j in await queue.list_jobs(session, status=status)
             ]
 
-    rows = _run(work)
+    rows = run(work)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -361,6 +338,9 @@ def jobs_retry(job_id: int) -> None:
         async with container.db.transaction() as session:
             return await queue.retry_failed(session, job_id, now=container.clock.now())
 
-    if not _run(work):
+    if not run(work):
         raise click.ClickException(f"job {job_id} is not a failed job")
     click.echo(f"job {job_id} queued")
+
+
+main.add_command(webhooks_commands)

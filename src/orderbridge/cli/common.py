@@ -1,0 +1,41 @@
+"""Helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from orderbridge.bootstrap import Container, build
+from orderbridge.errors import OrderbridgeError, ValidationFailed
+from orderbridge.settings import Settings
+
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    return Settings()
+
+
+def run(work: Callable[[Container], Awaitable[T]], settings: Settings | None = None) -> T:
+    async def main() -> T:
+        container = build(settings or load_settings())
+        try:
+            return await work(container)
+        finally:
+            await container.close()
+
+    try:
+        return asyncio.run(main())
+    except ValidationFailed as error:
+        fields = "; ".join(f"{e.path}: {e.message}" for e in error.errors)
+        raise click.ClickException(f"{error.code}: {fields}") from None
+    except OrderbridgeError as error:
+        raise click.ClickException(f"{error.code}: {error.detail}") from None
+
+
+def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(data, indent=2) if as_json else text)
