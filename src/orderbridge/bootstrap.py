@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from orderbridge.clock import Clock, SystemClock
 from orderbridge.crypto import SecretBox, local_key
@@ -16,9 +17,11 @@ from orderbridge.orders.service import OrderService
 from orderbridge.outbound.guard import OutboundPolicy
 from orderbridge.settings import Settings
 from orderbridge.webhooks import repository as webhook_repository
-from orderbridge.webhooks.dispatcher import DispatcherOptions, WebhookDispatcher
 from orderbridge.webhooks.policy import RetryPolicy
 from orderbridge.webhooks.service import WebhookService
+
+if TYPE_CHECKING:
+    from orderbridge.webhooks.dispatcher import DispatcherOptions, WebhookDispatcher
 
 log = logging.getLogger("orderbridge")
 
@@ -51,6 +54,9 @@ class Container:
         )
 
     def dispatcher(self, options: DispatcherOptions | None = None) -> WebhookDispatcher:
+        # Imported here: aiohttp is only needed by the processes that send.
+        from orderbridge.webhooks.dispatcher import DispatcherOptions, WebhookDispatcher
+
         s = self.settings
         return WebhookDispatcher(
             self.db,

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
+import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -41,10 +43,19 @@ class SecretBox:
 def local_key(data_dir: Path) -> str:
     """The embedded default's key: made once and kept in the data folder (mode 600)."""
     path = data_dir / "secret.key"
-    if path.exists():
-        return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)
-    path.write_text(key)
-    path.chmod(0o600)
+    try:
+        # O_EXCL: of several processes starting together on a fresh folder, exactly one
+        # writes the key and the others read it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            existing = path.read_text().strip()
+            if existing:
+                return existing
+            time.sleep(0.01)  # the writer has created the file but not yet written it
+        raise SecretBoxError(f"{path} is empty") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
     return key

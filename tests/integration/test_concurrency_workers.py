@@ -181,11 +181,6 @@ class FailingFirstTransaction:
             yield session
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Worker.run lets an exception from a claim escape its loop: one transient "
-    "database error (connection reset, SQLite busy timeout) ends the worker for good",
-)
 async def test_worker_keeps_running_after_a_claim_fails_on_a_transient_database_error(
     container: Container, store: StoreKeys, clock: FrozenClock
 ) -> None:

@@ -15,13 +15,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from orderbridge.db.migrate import upgrade
+from orderbridge.db.models import Base
 
 ADMIN_URL = os.environ.get(
     "ORDERBRIDGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRED = os.environ.get("ORDERBRIDGE_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 
-TABLES = ["jobs", "events", "orders", "api_keys", "stores"]
+# Children before parents, so that deleting in this order never breaks a foreign key.
+TABLES = [table.name for table in reversed(Base.metadata.sorted_tables)]
 
 
 def _admin_conninfo() -> str:

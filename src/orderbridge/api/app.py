@@ -14,6 +14,7 @@ from orderbridge import __version__
 from orderbridge.api import checkout, errors, events, orders, webhooks
 from orderbridge.api.auth import Authenticator
 from orderbridge.bootstrap import Container
+from orderbridge.runtime import start_background
 from orderbridge.settings import WorkerMode
 
 DESCRIPTION = """\
@@ -23,18 +24,6 @@ Authenticate with `Authorization: Bearer <key>`: merchant keys (`GL.…`) read a
 their store's orders; checkout keys submit orders. A key used on another store's paths gets
 `404`. Errors are `application/problem+json` with a stable `code`.
 """
-
-
-def start_background(container: Container, stop: asyncio.Event) -> list[asyncio.Task[None]]:
-    """The job worker and (unless disabled) the webhook dispatcher, woken after commits."""
-    worker = container.worker()
-    container.db.wakers["jobs"] = worker.wake
-    tasks = [asyncio.create_task(worker.run(stop))]
-    if container.settings.webhook_dispatcher:
-        dispatcher = container.dispatcher()
-        container.db.wakers["webhooks"] = dispatcher.wake
-        tasks.append(asyncio.create_task(dispatcher.run(stop)))
-    return tasks
 
 
 def create_app(container: Container, *, manage_container: bool = True) -> FastAPI:

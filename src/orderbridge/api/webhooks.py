@@ -9,13 +9,18 @@ from fastapi import APIRouter, Query, Response
 
 from orderbridge.api.auth import ContainerDep, MerchantKey
 from orderbridge.clock import rfc3339
-from orderbridge.db.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from orderbridge.db.models import Event
 from orderbridge.errors import BadRequest, FieldError, ValidationFailed
-from orderbridge.ids import FeedPosition, order_public_id, parse_order_id
+from orderbridge.ids import parse_order_id
 from orderbridge.schemas_common import problem_responses
-from orderbridge.webhooks.repository import events_by_id, filter_names
+from orderbridge.webhooks.render import (
+    optional_time,
+    render_attempt,
+    render_delivery,
+    render_endpoint,
+)
+from orderbridge.webhooks.repository import events_by_id
 from orderbridge.webhooks.schemas import (
-    AttemptOut,
     DeliveryDetail,
     DeliveryOut,
     DeliveryPage,
@@ -34,62 +39,6 @@ from orderbridge.webhooks.service import DeliveryFilter
 router = APIRouter(tags=["webhooks"])
 
 DELIVERY_STATUSES = ("pending", "sending", "succeeded", "failed")
-
-
-def _time(moment: datetime | None) -> str | None:
-    return rfc3339(moment) if moment is not None else None
-
-
-def render_endpoint(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    return {
-        "id": endpoint.id,
-        "store_id": endpoint.store_id,
-        "url": endpoint.url,
-        "events": filter_names(endpoint.event_filter),
-        "description": endpoint.description,
-        "enabled": endpoint.enabled,
-        "ordered": endpoint.ordered,
-        "max_concurrency": endpoint.max_concurrency,
-        "rate_limit": endpoint.rate_limit,
-        "disabled_reason": endpoint.disabled_reason,
-        "disabled_at": _time(endpoint.disabled_at),
-        "failing_since": _time(endpoint.failing_since),
-        "last_success_at": _time(endpoint.last_success_at),
-        "last_failure_at": _time(endpoint.last_failure_at),
-        "created_at": rfc3339(endpoint.created_at),
-        "updated_at": rfc3339(endpoint.updated_at),
-    }
-
-
-def render_delivery(delivery: WebhookDelivery, event: Event | None = None) -> dict[str, Any]:
-    finished = delivery.status in ("succeeded", "failed")
-    return {
-        "id": delivery.id,
-        "endpoint_id": delivery.endpoint_id,
-        "event_id": FeedPosition(event.txid, event.pos).event_id() if event else "",
-        "event_name": delivery.event_name,
-        "order_id": order_public_id(delivery.store_id, delivery.order_id)
-        if delivery.order_id
-        else None,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "next_attempt_at": None if finished else _time(delivery.next_attempt_at),
-        "last_status_code": delivery.last_status_code,
-        "last_error": delivery.last_error,
-        "created_at": rfc3339(delivery.created_at),
-        "completed_at": _time(delivery.completed_at),
-    }
-
-
-def render_attempt(attempt: WebhookAttempt) -> AttemptOut:
-    return AttemptOut(
-        attempt=attempt.attempt,
-        attempted_at=rfc3339(attempt.attempted_at),
-        duration_ms=attempt.duration_ms,
-        status_code=attempt.status_code,
-        response_body=attempt.response_body,
-        error=attempt.error,
-    )
 
 
 # ---- deliveries (declared first: "deliveries" is not an endpoint id) ------------------------
@@ -265,7 +214,9 @@ async def reveal_secrets(
         endpoint_id=endpoint_id,
         secrets=[
             SecretOut(
-                secret=s.secret, created_at=rfc3339(s.created_at), expires_at=_time(s.expires_at)
+                secret=s.secret,
+                created_at=rfc3339(s.created_at),
+                expires_at=optional_time(s.expires_at),
             )
             for s in secrets
         ],
@@ -297,7 +248,9 @@ async def rotate_secret(
         endpoint_id=endpoint_id,
         secrets=[
             SecretOut(
-                secret=s.secret, created_at=rfc3339(s.created_at), expires_at=_time(s.expires_at)
+                secret=s.secret,
+                created_at=rfc3339(s.created_at),
+                expires_at=optional_time(s.expires_at),
             )
             for s in secrets
         ],

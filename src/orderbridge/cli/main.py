@@ -14,12 +14,12 @@ from typing import Any
 import click
 import uvicorn
 
-from orderbridge.api.app import start_background
 from orderbridge.bootstrap import Container, build
 from orderbridge.cli.common import emit, load_settings, run
 from orderbridge.cli.webhooks import webhooks as webhooks_commands
 from orderbridge.db.migrate import upgrade
 from orderbridge.jobs import queue
+from orderbridge.runtime import start_background
 from orderbridge.settings import Settings
 from orderbridge.stores import service as stores
 

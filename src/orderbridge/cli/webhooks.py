@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from orderbridge.api.webhooks import render_attempt, render_delivery, render_endpoint
 from orderbridge.bootstrap import Container
 from orderbridge.cli.common import emit, run
 from orderbridge.ids import parse_order_id
+from orderbridge.webhooks.render import render_attempt, render_delivery, render_endpoint
 from orderbridge.webhooks.repository import events_by_id
 from orderbridge.webhooks.schemas import EndpointCreate, EndpointUpdate
 from orderbridge.webhooks.service import DeliveryFilter
@@ -248,7 +248,7 @@ def delivery(delivery_id: int, store_id: str, as_json: bool) -> None:
             )
         return {
             **render_delivery(found, event),
-            "attempt_log": [render_attempt(a).model_dump() for a in attempts],
+            "attempt_log": [render_attempt(a) for a in attempts],
         }
 
     data = run(work)

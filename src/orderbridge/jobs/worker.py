@@ -64,15 +64,26 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and run jobs until ``stop`` is set, then let the running ones finish."""
         try:
+            failures = 0
             while not stop.is_set():
                 # Cleared before claiming, so that a wake-up during the claim is not lost.
                 self._wakeup.clear()
-                if await self._claim_some():
+                try:
+                    claimed = await self._claim_some()
+                    failures = 0
+                except Exception:
+                    # The database went away or is busy: keep the loop alive and back off,
+                    # rather than leave every job waiting for a restart.
+                    failures += 1
+                    log.exception("claiming jobs failed (%s in a row)", failures)
+                    claimed = 0
+                if claimed:
                     continue
+                pause = self.options.poll_interval
+                if failures:
+                    pause = min(30.0, self.options.poll_interval * 2**failures)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        _first(stop.wait(), self._wakeup.wait()), self.options.poll_interval
-                    )
+                    await asyncio.wait_for(_first(stop.wait(), self._wakeup.wait()), pause)
         finally:
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
