@@ -64,10 +64,11 @@ class RetryPolicy:
             return None
         if attempt > len(self.schedule):
             return None
-        delay = self.schedule[attempt - 1]
+        spread = (rng or random).uniform(-self.jitter, self.jitter)
+        delay = self.schedule[attempt - 1] * (1 + spread)
         if result.outcome is AttemptOutcome.THROTTLED:
-            delay = max(delay, THROTTLED_MIN_SECONDS)
-        delay *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
+            # The minute is a floor: jitter spreads throttled retries above it, never below.
+            delay = max(delay, THROTTLED_MIN_SECONDS * (1 + abs(spread)))
         if result.retry_after is not None:
             # The receiver's own wish wins over the schedule, within bounds.
             delay = max(delay, min(result.retry_after, RETRY_AFTER_MAX_SECONDS))
