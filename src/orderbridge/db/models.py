@@ -84,6 +84,12 @@ class Order(Base):
     updated_at: Mapped[datetime]
     # The checkout document as validated (amounts as strings, items with ids).
     document: Mapped[dict[str, Any]]
+    # Processing: the store configuration version the order is processed under, and the
+    # fraud review it may be waiting for.
+    processing_version: Mapped[int | None]
+    review_status: Mapped[str | None] = mapped_column(String(16))
+    review_deadline: Mapped[datetime | None]
+    card_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
 
 class Event(Base):
@@ -222,3 +228,69 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None]
     response_body: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProcessingConfig(Base):
+    """A store's processing configuration; every change is a new version, and an order
+    records the version it was processed under."""
+
+    __tablename__ = "processing_configs"
+
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    config: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class OrderStep(Base):
+    """The outcome of one processing step of an order, with its evidence (timeline)."""
+
+    __tablename__ = "order_steps"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    step: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+
+
+class Refund(Base):
+    """Money going back to the buyer: a merchant's refund of a completed order, or the
+    release (void or refund) that every cancellation makes. Sent by a durable job."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("order_id", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    store_id: Mapped[str] = mapped_column(String(18))
+    kind: Mapped[str] = mapped_column(String(16))  # refund | cancellation
+    operation: Mapped[str | None] = mapped_column(String(16))  # void | refund (at the provider)
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(255))
+    items: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    provider_reference: Mapped[str | None] = mapped_column(String(128))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+
+class PaymentConfirmation(Base):
+    """A deferred payment (bank transfer) confirmed by the provider's callback or an
+    operator."""
+
+    __tablename__ = "payment_confirmations"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    amount: Mapped[Decimal]
+    reference: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime]
