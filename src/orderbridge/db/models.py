@@ -57,6 +57,10 @@ class Order(Base):
         Index(None, "store_id", "status", "id"),
         Index(None, "store_id", "customer_email"),
         Index(None, "store_id", "external_order_number"),
+        Index(None, "store_id", "email_key", "created_at"),
+        Index(None, "store_id", "client_ip", "created_at"),
+        Index(None, "store_id", "address_key", "created_at"),
+        Index(None, "store_id", "card_fingerprint", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -90,6 +94,10 @@ class Order(Base):
     review_status: Mapped[str | None] = mapped_column(String(16))
     review_deadline: Mapped[datetime | None]
     card_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # What fraud velocity rules count by (screening.fraud.velocity_value).
+    email_key: Mapped[str | None] = mapped_column(String(320))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    address_key: Mapped[str | None] = mapped_column(String(512))
 
 
 class Event(Base):
