@@ -15,6 +15,14 @@ from orderbridge.jobs.worker import JobHandler, Worker, WorkerOptions
 from orderbridge.orders.jobs import order_job_handlers
 from orderbridge.orders.service import OrderService
 from orderbridge.outbound.guard import OutboundPolicy
+from orderbridge.payments.registry import (
+    PaymentProviders,
+    PaymentsConfig,
+    build_payment_providers,
+)
+from orderbridge.payments.stripe_provider import StripeConfig
+from orderbridge.processing.pipeline import Pipeline
+from orderbridge.refunds.release import PaymentRelease
 from orderbridge.settings import Settings
 from orderbridge.webhooks import repository as webhook_repository
 from orderbridge.webhooks.policy import RetryPolicy
@@ -36,6 +44,8 @@ class Container:
     recorder: EventRecorder
     orders: OrderService
     webhooks: WebhookService
+    payments: PaymentProviders
+    pipeline: Pipeline
     handlers: dict[str, JobHandler] = field(default_factory=dict)
 
     def worker(self, options: WorkerOptions | None = None) -> Worker:
@@ -85,6 +95,7 @@ class Container:
         )
 
     async def close(self) -> None:
+        await self.payments.aclose()
         await self.db.dispose()
 
 
@@ -101,7 +112,25 @@ def _secret_box(settings: Settings) -> SecretBox:
     return SecretBox(keys)
 
 
-def build(settings: Settings, *, clock: Clock | None = None) -> Container:
+def payments_config(settings: Settings) -> PaymentsConfig:
+    names = tuple(n.strip() for n in settings.payment_providers.split(",") if n.strip())
+    stripe = None
+    if settings.stripe_api_key:
+        stripe = StripeConfig(
+            api_key=settings.stripe_api_key,
+            api_base=settings.stripe_api_base or None,
+            timeout_seconds=settings.stripe_timeout_seconds,
+        )
+    return PaymentsConfig(
+        enabled=names,
+        stripe=stripe,
+        test_provider_for_live_orders=settings.test_provider_for_live_orders,
+    )
+
+
+def build(
+    settings: Settings, *, clock: Clock | None = None, payments: PaymentProviders | None = None
+) -> Container:
     clock = clock or SystemClock()
     db = Database(settings.resolved_database_url(), pool_size=settings.db_pool_size)
     box = _secret_box(settings)
@@ -116,6 +145,11 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Container:
         recorder,
         secret_overlap=timedelta(hours=settings.webhook_secret_overlap_hours),
     )
-    container = Container(settings, clock, db, box, outbound, recorder, orders, webhooks)
-    container.handlers.update(order_job_handlers(orders))
+    payments = payments or build_payment_providers(payments_config(settings))
+    pipeline = Pipeline(clock, orders, payments)
+    release = PaymentRelease(clock, recorder, payments)
+    container = Container(
+        settings, clock, db, box, outbound, recorder, orders, webhooks, payments, pipeline
+    )
+    container.handlers.update(order_job_handlers(orders, pipeline, release))
     return container

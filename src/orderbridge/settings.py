@@ -36,6 +36,13 @@ class Settings(BaseSettings):
 
     auth_cache_seconds: float = 2.0
 
+    # Payment providers this process offers (comma-separated): test, stripe.
+    payment_providers: str = "test"
+    stripe_api_key: str = ""
+    stripe_api_base: str = ""  # empty: Stripe itself
+    stripe_timeout_seconds: float = 20.0
+    test_provider_for_live_orders: bool = False
+
     secret_keys: str = Field(
         default="",
         description="comma-separated keys that encrypt stored secrets; the first encrypts. "

@@ -118,6 +118,25 @@ async def finish(session: AsyncSession, job: ClaimedJob) -> None:
     await session.execute(delete(Job).where(Job.id == job.id, Job.lease_token == job.lease_token))
 
 
+async def reschedule(
+    session: AsyncSession, job: ClaimedJob, run_at: datetime, *, now: datetime
+) -> None:
+    """Run the job again at ``run_at``. Waiting is not failing: the attempts start over."""
+    await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.lease_token == job.lease_token)
+        .values(
+            status=JobStatus.QUEUED.value,
+            run_at=run_at,
+            attempts=0,
+            lease_token=None,
+            lease_expires_at=None,
+            last_error=None,
+            updated_at=now,
+        )
+    )
+
+
 async def record_failure(
     session: AsyncSession,
     job: ClaimedJob,

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +25,9 @@ from orderbridge.jobs.retry import DEFAULT_RETRY, RetryPolicy
 
 log = logging.getLogger("orderbridge.worker")
 
-JobHandler = Callable[[AsyncSession, ClaimedJob], Awaitable[None]]
+# A handler returns None when the job is done, or when to run it again (it is waiting for
+# something: a buyer's 3-D Secure, a bank transfer, a review). Either way its effects commit.
+JobHandler = Callable[[AsyncSession, ClaimedJob], Awaitable[datetime | None]]
 
 
 class PermanentJobError(Exception):
@@ -129,8 +131,11 @@ class Worker:
                 if not await queue.hold(session, job):
                     log.warning("job %s: lease lost, another worker has it", job.id)
                     return
-                await handler(session, job)
-                await queue.finish(session, job)
+                later = await handler(session, job)
+                if later is None:
+                    await queue.finish(session, job)
+                else:
+                    await queue.reschedule(session, job, later, now=self.clock.now())
         except Exception as error:
             await self._fail(job, error)
 

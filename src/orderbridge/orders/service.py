@@ -36,11 +36,13 @@ from orderbridge.orders.schemas import CheckoutOrder
 
 PROCESS_ORDER = "order.process"
 FINALISE_ORDER = "order.finalise"
+RELEASE_PAYMENT = "payment.release"
 
 # The background work a status sets off, enqueued in the same transaction.
 FOLLOW_UP_JOBS: dict[OrderStatus, tuple[str, ...]] = {
     OrderStatus.RECEIVED: (PROCESS_ORDER,),
     OrderStatus.ACCEPTED: (FINALISE_ORDER,),
+    OrderStatus.CANCELLED: (RELEASE_PAYMENT,),
 }
 
 
@@ -134,7 +136,7 @@ class OrderService:
             OrderStatus(order.status), OrderStatus.ACCEPTED, actor, self.clock.now()
         )
         order.external_order_id, order.external_order_number = external
-        await self._apply(session, order, change)
+        await self.apply(session, order, change)
         return Outcome(order, changed=True)
 
     async def cancel(
@@ -158,20 +160,10 @@ class OrderService:
             reason=reason,
             note=note,
         )
-        await self._apply(session, order, change)
+        await self.apply(session, order, change)
         return Outcome(order, changed=True)
 
     # ---- background steps -----------------------------------------------------------------
-
-    async def process(self, session: AsyncSession, order_id: int) -> None:
-        """RECEIVED → READY once every processing step has passed (none exist yet)."""
-        order = await session.get(Order, order_id, with_for_update=True)
-        if order is None or order.status != OrderStatus.RECEIVED:
-            return  # already moved on (cancelled by the merchant, or processed)
-        change = change_status(
-            OrderStatus.RECEIVED, OrderStatus.READY, Actor.system("processing"), self.clock.now()
-        )
-        await self._apply(session, order, change)
 
     async def finalise(self, session: AsyncSession, order_id: int) -> None:
         """ACCEPTED → COMPLETED."""
@@ -184,7 +176,7 @@ class OrderService:
             Actor.system("finalisation"),
             self.clock.now(),
         )
-        await self._apply(session, order, change)
+        await self.apply(session, order, change)
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -211,7 +203,9 @@ class OrderService:
 
     # ---- writing a change -----------------------------------------------------------------
 
-    async def _apply(self, session: AsyncSession, order: Order, change: StatusChange) -> None:
+    async def apply(self, session: AsyncSession, order: Order, change: StatusChange) -> None:
+        """Write a checked status change: the order's columns, its event (the audit entry)
+        and the follow-up jobs of the new status."""
         order.status = change.to_status.value
         order.updated_at = change.at
         if change.to_status is OrderStatus.CANCELLED:

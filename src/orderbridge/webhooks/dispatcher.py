@@ -252,8 +252,12 @@ class WebhookDispatcher:
         key = (endpoint.id, endpoint.rate_limit)
         limiter = self._limiters.get(key)
         if limiter is None:
-            # Spread over a tenth of a second, so that a burst is not sent all at once.
-            limiter = self._limiters[key] = AsyncLimiter(endpoint.rate_limit / 10, 0.1)
+            # A bucket of a tenth of a second's worth, so that a burst is not sent all at
+            # once; but at least one request, since a request needs a whole unit of
+            # capacity (below 10/s the bucket grows to one request and its period with it).
+            capacity = max(1.0, endpoint.rate_limit / 10)
+            limiter = AsyncLimiter(capacity, capacity / endpoint.rate_limit)
+            self._limiters[key] = limiter
         return limiter
 
     # ---- sending --------------------------------------------------------------------------

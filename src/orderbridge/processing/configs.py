@@ -1,0 +1,86 @@
+"""Reading and writing a store's versioned processing configuration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbridge.db.models import Order
+from orderbridge.db.models import ProcessingConfig as ConfigRow
+from orderbridge.errors import FieldError, ValidationFailed
+from orderbridge.processing.config import ProcessingConfig
+
+DEFAULT = ProcessingConfig()
+
+
+async def current(session: AsyncSession, store_id: str) -> tuple[int, ProcessingConfig]:
+    """The newest version; version 0 is the built-in default, before any change."""
+    row = await session.scalar(
+        select(ConfigRow)
+        .where(ConfigRow.store_id == store_id)
+        .order_by(ConfigRow.version.desc())
+        .limit(1)
+    )
+    if row is None:
+        return 0, DEFAULT
+    return row.version, ProcessingConfig.model_validate(row.config)
+
+
+async def version(session: AsyncSession, store_id: str, number: int) -> ProcessingConfig:
+    if number == 0:
+        return DEFAULT
+    row = await session.get(ConfigRow, (store_id, number))
+    assert row is not None, "orders only record versions that exist"
+    return ProcessingConfig.model_validate(row.config)
+
+
+async def for_order(session: AsyncSession, order: Order) -> ProcessingConfig:
+    """The configuration the order is processed under: fixed at its first processing run,
+    so that a change of configuration never changes an order half-way."""
+    if order.processing_version is None:
+        number, config = await current(session, order.store_id)
+        order.processing_version = number
+        return config
+    return await version(session, order.store_id, order.processing_version)
+
+
+def parse(document: dict[str, Any]) -> ProcessingConfig:
+    try:
+        return ProcessingConfig.model_validate(document)
+    except ValidationError as error:
+        raise ValidationFailed(
+            [
+                FieldError(".".join(str(p) for p in e["loc"]), e["msg"], e["type"])
+                for e in error.errors()
+            ]
+        ) from None
+
+
+async def save(
+    session: AsyncSession,
+    store_id: str,
+    config: ProcessingConfig,
+    *,
+    now: datetime,
+    by: str | None,
+) -> int:
+    """Store a new version (the primary key refuses a concurrent writer of the same one)."""
+    newest = await session.scalar(
+        select(func.max(ConfigRow.version)).where(ConfigRow.store_id == store_id)
+    )
+    number = int(newest or 0) + 1
+    session.add(
+        ConfigRow(
+            store_id=store_id,
+            version=number,
+            config=config.model_dump(mode="json"),
+            created_at=now,
+            created_by=by,
+        )
+    )
+    await session.flush()
+    return number
