@@ -12,6 +12,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from orderbridge.db.database import dialect_of, wake_after_commit
 from orderbridge.db.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -98,12 +100,31 @@ async def due_candidates(
     session: AsyncSession, *, now: datetime, limit: int, busy: Sequence[str]
 ) -> list[tuple[int, str, bool]]:
     """(delivery id, endpoint id, endpoint ordered) of due deliveries, oldest due first,
-    skipping endpoints that are disabled or already busy in this process."""
+    skipping endpoints that are disabled or already busy in this process.
+
+    Of an ordered endpoint only the oldest unfinished delivery is a candidate: the others
+    cannot go before it, and a backlog of them waiting behind a retry must not fill the
+    ``limit`` rows and hide every other endpoint's due deliveries."""
     d, e = WebhookDelivery, WebhookEndpoint
+    earlier = aliased(WebhookDelivery)
+    waits_behind = (
+        exists()
+        .where(
+            earlier.endpoint_id == d.endpoint_id,
+            earlier.id < d.id,
+            earlier.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        )
+        .correlate(d)
+    )
     query = (
         select(d.id, d.endpoint_id, e.ordered)
         .join(e, e.id == d.endpoint_id)
-        .where(d.status == DeliveryStatus.PENDING, d.next_attempt_at <= now, e.enabled.is_(True))
+        .where(
+            d.status == DeliveryStatus.PENDING,
+            d.next_attempt_at <= now,
+            e.enabled.is_(True),
+            or_(e.ordered.is_(False), ~waits_behind),
+        )
         .order_by(d.next_attempt_at, d.id)
         .limit(limit)
     )
