@@ -1,0 +1,116 @@
+"""Starting and stopping the server processes of a run.
+
+The harness binds the listening socket itself (127.0.0.1, a free port chosen by the kernel)
+and hands it to the child, then waits for ``/healthz``. Every process started here is
+registered and stopped by ``stop_all`` (SIGTERM, then SIGKILL after a grace period), which
+the harness calls in a ``finally`` so that Ctrl-C or an error leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+READY_TIMEOUT = 60.0
+STOP_GRACE = 20.0  # a profiler writes its report after SIGTERM
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+_RUNNING: list[Server] = []
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(server: Server) -> float | None:
+    """User + system CPU the server process has used (Linux ``/proc``; None elsewhere).
+
+    CPU per request is the figure least disturbed by other work on the machine: a busy
+    neighbour stretches latencies and cuts throughput, but barely changes the CPU a
+    request costs."""
+    try:
+        fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def start(name: str, arguments: list[str], log_dir: Path) -> Server:
+    """Start ``python -m bench.serve ARGUMENTS --fd N`` and wait until it answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2048)
+    port = listener.getsockname()[1]
+    log = log_dir / f"{name}.log"
+    command = [sys.executable, "-m", "bench.serve", *arguments, "--fd", str(listener.fileno())]
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            pass_fds=(listener.fileno(),),
+        )
+    listener.close()  # the child holds its own copy
+    server = Server(name, process, port, log)
+    _RUNNING.append(server)
+    _wait_ready(server)
+    return server
+
+
+def _wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited at start:\n{server.log_tail()}")
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError),
+            urllib.request.urlopen(server.base_url + "/healthz", timeout=2) as answer,
+        ):
+            if answer.status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{server.name} not ready after {READY_TIMEOUT:.0f} s:\n{server.log_tail()}")
+
+
+def stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(5)
+    if server in _RUNNING:
+        _RUNNING.remove(server)
+
+
+def stop_all() -> None:
+    for server in list(_RUNNING):
+        stop(server)
