@@ -330,6 +330,11 @@ class WebhookService:
             "created_at",
             "updated_at",
         ]
-        created = await session.execute(insert(DELIVERIES).from_select(columns, missing))
+        # An INSERT's row count is only kept when asked for (psycopg reports -1 otherwise).
+        created = await session.execute(
+            insert(DELIVERIES)
+            .from_select(columns, missing)
+            .execution_options(preserve_rowcount=True)
+        )
         wake_after_commit(session, "webhooks")
         return int(requeued.rowcount or 0), int(created.rowcount or 0)  # type: ignore[attr-defined]
