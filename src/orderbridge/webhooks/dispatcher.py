@@ -290,13 +290,12 @@ class WebhookDispatcher:
             async with self._session.post(
                 target.endpoint.url, data=payload, headers=headers, allow_redirects=False
             ) as response:
-                body = await response.content.read(self.options.response_limit)
+                body = await _read_up_to(response.content, self.options.response_limit)
                 retry_after = parse_retry_after(
                     response.headers.get("retry-after"), self.clock.now()
                 )
                 result = AttemptResult(response.status, retry_after=retry_after)
-                text = body.decode("utf-8", errors="replace") if body else None
-                return result, text, None, _ms(started)
+                return result, _as_text(body), None, _ms(started)
         except TimeoutError:
             return AttemptResult(None, timed_out=True), None, "timed out", _ms(started)
         except (aiohttp.ClientError, OSError) as error:
@@ -363,6 +362,22 @@ class WebhookDispatcher:
                 await self.service.disable(session, endpoint, "gone", now)
             elif self.options.retry.should_disable(endpoint.failing_since, now):
                 await self.service.disable(session, endpoint, "failing", now)
+
+
+async def _read_up_to(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The first ``limit`` bytes of the body, or all of it if shorter. One ``read(n)`` is
+    not enough: it returns whatever has arrived so far, which may be a first piece only."""
+    body = bytearray()
+    while len(body) < limit:
+        piece = await stream.read(limit - len(body))
+        if not piece:
+            break
+        body += piece
+    return bytes(body)
+
+
+def _as_text(body: bytes) -> str | None:
+    return body.decode("utf-8", errors="replace") if body else None
 
 
 def _ms(started: float) -> int:
