@@ -377,7 +377,11 @@ async def _read_up_to(stream: aiohttp.StreamReader, limit: int) -> bytes:
 
 
 def _as_text(body: bytes) -> str | None:
-    return body.decode("utf-8", errors="replace") if body else None
+    # Stored in a text column: PostgreSQL refuses NUL in text, and a failed write would
+    # lose the whole batch of results, so NUL becomes U+FFFD like any undecodable byte.
+    if not body:
+        return None
+    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 def _ms(started: float) -> int:
