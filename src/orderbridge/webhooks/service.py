@@ -312,7 +312,9 @@ class WebhookService:
             literal(now, type_=DELIVERIES.c.updated_at.type),
         ).where(
             Event.store_id == store_id,
-            Event.occurred_at >= since,
+            # Missed means since the endpoint exists: recovering is no history backfill
+            # (the event feed is), or a new endpoint would get every event of the range.
+            Event.occurred_at >= max(since, endpoint.created_at),
             ~exists().where(and_(d.endpoint_id == endpoint.id, d.event_id == Event.id)),
         )
         if endpoint.event_filter:
