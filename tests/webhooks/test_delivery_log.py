@@ -237,3 +237,16 @@ async def test_attempts_older_than_the_retention_are_pruned(api: Api, clock: Fro
     [kept] = await attempts(api.container, delivery.id)
     assert (kept.attempt, kept.attempted_at) == (2, clock.now())
     assert (await only_delivery(api.container, endpoint["id"])).status == "succeeded"
+
+
+async def test_recover_does_not_send_events_from_before_the_endpoint_existed(
+    api: Api, clock: FrozenClock
+) -> None:
+    start = clock.now()
+    await receive_orders(api.container, api.keys.store_id, 1, seed=1)
+    clock.advance(hours=1)
+    endpoint = await create_endpoint(api, "http://127.0.0.1:9/hooks", enabled=False)
+    clock.advance(hours=1)
+    await receive_orders(api.container, api.keys.store_id, 1, seed=2)
+    result = await call(api, "POST", f"/{endpoint['id']}/recover", json={"since": rfc3339(start)})
+    assert result == {"requeued": 0, "created": 1}
