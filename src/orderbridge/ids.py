@@ -20,7 +20,8 @@ EVENT_ID_LENGTH = 16
 _TXID_BITS = 48
 _POS_BITS = 32
 
-ORDER_ID_RE = re.compile(r"^(\d+)-(\d+)$")
+# Canonical (no leading zero) and bounded, so that a number always fits a BIGINT.
+ORDER_ID_RE = re.compile(r"^([1-9]\d{0,17})-([1-9]\d{0,17})$")
 STORE_ID_RE = re.compile(r"^\d{1,18}$")
 
 
@@ -59,7 +60,10 @@ class FeedPosition:
         if len(event_id) != EVENT_ID_LENGTH:
             raise ValueError("an event id has 16 characters")
         value = b32decode(event_id)
-        return cls(txid=value >> _POS_BITS, pos=value & ((1 << _POS_BITS) - 1))
+        position = cls(txid=value >> _POS_BITS, pos=value & ((1 << _POS_BITS) - 1))
+        if position.pos >= 1 << 31:
+            raise ValueError("not an event id")  # positions are signed 32-bit in storage
+        return position
 
 
 def order_public_id(store_id: str, number: int) -> str:

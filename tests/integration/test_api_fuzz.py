@@ -73,14 +73,7 @@ OPERATIONS = [
     Operation("GET", "/healthz", key=None),
 ]
 
-UNDOCUMENTED_400 = (
-    "accept and cancel answer 400 malformed_json for a body that is not JSON, but their "
-    "OpenAPI responses list no 400"
-)
-KNOWN_DOCUMENTATION_BUGS = {
-    ("POST /v2/orders/{store_id}/{order_id}/accept", GenerationMode.NEGATIVE): UNDOCUMENTED_400,
-    ("POST /v2/orders/{store_id}/{order_id}/cancel", GenerationMode.NEGATIVE): UNDOCUMENTED_400,
-}
+KNOWN_DOCUMENTATION_BUGS: dict[tuple[str, GenerationMode], str] = {}
 # created_from/created_to are documented as date-time but accept a number (read as a Unix
 # time): a known bug with a deterministic test in test_malformed_input.py. Pinned here so that
 # whether the generator happens to try a number does not decide this run's outcome.
@@ -240,13 +233,6 @@ def test_fuzzing_covers_every_operation_of_the_order_api(api_schema: Any) -> Non
     assert documented <= fuzzed, f"not fuzzed: {sorted(documented - fuzzed)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="error answers are documented under application/json (never sent), with an empty "
-    "application/problem+json entry; GET operations document FastAPI's 422 "
-    "HTTPValidationError, which is never sent; 403 is documented nowhere; 400 not on "
-    "accept and cancel",
-)
 @pytest.mark.parametrize(
     "operation", [op for op in OPERATIONS if op.key is not None], ids=lambda op: op.label
 )

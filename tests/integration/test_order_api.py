@@ -60,7 +60,7 @@ async def test_submission_without_any_idempotency_key_is_refused(
         f"/v2/checkout/{api.keys.store_id}/orders", json=order_payload, headers=api.keys.checkout
     )
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert response.json()["errors"][0]["field"] == "header.Idempotency-Key"
 
 
 async def test_same_key_with_another_order_is_a_conflict(

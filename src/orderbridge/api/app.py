@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from orderbridge import __version__
-from orderbridge.api import checkout, errors, events, orders, webhooks
+from orderbridge.api import checkout, errors, events, openapi, orders, webhooks
 from orderbridge.api.auth import Authenticator
 from orderbridge.bootstrap import Container
 from orderbridge.runtime import start_background
@@ -53,6 +53,7 @@ def create_app(container: Container, *, manage_container: bool = True) -> FastAP
     app.state.container = container
     app.state.authenticator = Authenticator(container)
     errors.install(app)
+    openapi.install(app)
     app.include_router(checkout.router)
     app.include_router(events.router)
     app.include_router(orders.router)

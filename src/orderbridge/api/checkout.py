@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 
 from orderbridge.api.auth import CheckoutKey, ContainerDep
-from orderbridge.errors import FieldError, ValidationFailed
+from orderbridge.errors import BadRequest, FieldError, ValidationFailed
 from orderbridge.orders.document import render_order
 from orderbridge.orders.schemas import CheckoutOrder, OrderOut
-from orderbridge.schemas_common import problem_responses
+from orderbridge.schemas_common import has_control_characters, problem_responses
 
 router = APIRouter(tags=["checkout"])
 
@@ -38,12 +38,16 @@ async def submit_order(
     its processing. A repeat with the same `Idempotency-Key` (or `checkout_id`) returns the
     stored order with status 200 and writes nothing; the same key with a different order is
     a `409 idempotency_key_reused`."""
+    if idempotency_key is not None and has_control_characters(idempotency_key):
+        raise BadRequest("Idempotency-Key contains control characters", code="invalid_parameter")
     key = idempotency_key or order.checkout_id
     if key is None:
         raise ValidationFailed(
             [
                 FieldError(
-                    "Idempotency-Key", "send an Idempotency-Key header or a checkout_id", "missing"
+                    "header.Idempotency-Key",
+                    "send an Idempotency-Key header or a checkout_id",
+                    "missing",
                 )
             ]
         )

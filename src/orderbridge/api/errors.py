@@ -95,6 +95,9 @@ async def _request_validation(_request: Request, error: Exception) -> JSONRespon
 
 async def _http_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400 and str(error.detail).startswith("There was an error parsing"):
+        # Invalid UTF-8, nesting too deep: the body is not JSON we can read.
+        return problem(400, "malformed_json", "Malformed JSON", "the body is not valid JSON")
     code = _HTTP_CODES.get(error.status_code, "http_error")
     title = code.replace("_", " ").capitalize()
     return problem(

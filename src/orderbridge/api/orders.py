@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from orderbridge.api.auth import ContainerDep, MerchantKey
 from orderbridge.api.links import page_link
 from orderbridge.clock import rfc3339
-from orderbridge.errors import BadRequest
+from orderbridge.errors import BadRequest, FieldError, ValidationFailed
 from orderbridge.ids import FeedPosition, parse_order_id
 from orderbridge.orders.document import render_order
 from orderbridge.orders.lifecycle import Actor, ActorKind, CancellationReason, OrderStatus
@@ -24,7 +24,12 @@ from orderbridge.orders.schemas import (
     Timeline,
     TimelineEntry,
 )
-from orderbridge.schemas_common import problem_responses
+from orderbridge.schemas_common import (
+    RFC3339,
+    has_control_characters,
+    parse_rfc3339,
+    problem_responses,
+)
 
 router = APIRouter(tags=["orders"])
 
@@ -35,11 +40,18 @@ def _merchant(principal: MerchantKey) -> Actor:
     return Actor(ActorKind.MERCHANT, principal.key_id)
 
 
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise BadRequest(
-            f"{name} needs a time zone, e.g. 2026-01-31T00:00:00Z", code="invalid_parameter"
-        )
+def _time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError as error:
+        raise BadRequest(f"{name}: {error}", code="invalid_parameter") from None
+
+
+def _text_parameter(value: str | None, name: str) -> str | None:
+    if value is not None and has_control_characters(value):
+        raise BadRequest(f"{name} contains control characters", code="invalid_parameter")
     return value
 
 
@@ -67,8 +79,14 @@ async def list_store_orders(
     q: Annotated[
         str | None, Query(max_length=320, description="order id, external number or id, email")
     ] = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: Annotated[
+        str | None,
+        Query(max_length=40, pattern=RFC3339, description="RFC 3339 with a zone, inclusive"),
+    ] = None,
+    created_to: Annotated[
+        str | None,
+        Query(max_length=40, pattern=RFC3339, description="RFC 3339 with a zone, exclusive"),
+    ] = None,
     after_order_id: Annotated[str | None, Query(max_length=40)] = None,
     before_order_id: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -84,9 +102,9 @@ async def list_store_orders(
     order_filter = OrderFilter(
         store_id=principal.store_id,
         statuses=tuple(s.value for s in status),
-        q=q or None,
-        created_from=_aware(created_from, "created_from"),
-        created_to=_aware(created_to, "created_to"),
+        q=_text_parameter(q, "q") or None,
+        created_from=_time(created_from, "created_from"),
+        created_to=_time(created_to, "created_to"),
     )
     async with container.db.reader() as session:
         orders = await list_orders(session, OrderPageQuery(order_filter, after, before, limit))
@@ -97,7 +115,7 @@ async def list_store_orders(
         params.append(("q", q))
     for name, moment in (("created_from", created_from), ("created_to", created_to)):
         if moment is not None:
-            params.append((name, moment.isoformat()))
+            params.append((name, moment))
     params.append(("limit", str(limit)))
     current = (
         params
@@ -172,10 +190,14 @@ async def cancel_order(
     order_id: OrderId,
     principal: MerchantKey,
     container: ContainerDep,
+    request: Request,
     body: CancelRequest | None = None,
 ) -> Any:
     """Allowed from `RECEIVED`, `READY` and `ACCEPTED`. Repeating it on a cancelled order
     returns 200 unchanged. A `COMPLETED` order gives `409 use_refund`."""
+    if body is None and (await request.body()).strip() == b"null":
+        # No body means the defaults; an explicit null is a body of the wrong type.
+        raise ValidationFailed([FieldError("body", "send an object, or no body", "type")])
     body = body or CancelRequest()
     async with container.db.transaction() as session:
         outcome = await container.orders.cancel(

@@ -8,21 +8,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, IPvAnyAddress
+from pydantic import BaseModel, EmailStr, Field, IPvAnyAddress
 
 from orderbridge.schemas_common import (
     Amount,
     CountryCode,
     CurrencyCode,
+    InputModel,
     LanguageTag,
     Note,
     OptionalText,
     ShortText,
 )
 
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+_In = InputModel
 
 
 class Customer(_In):

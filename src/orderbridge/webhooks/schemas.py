@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from orderbridge.events.render import EVENT_NAMES
+from orderbridge.schemas_common import InputModel
 
 EventName = Annotated[str, Field(examples=["order.ready"])]
 
@@ -20,8 +21,7 @@ def _check_names(names: list[str] | None) -> list[str] | None:
     return sorted(set(names))
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+_In = InputModel
 
 
 class EndpointCreate(_In):
