@@ -21,6 +21,7 @@ from tests.webhooks.helpers import (
     endpoint_row,
     only_delivery,
     receive_orders,
+    verify,
 )
 from tests.webhooks.receiver import HOLD, receiver
 
@@ -54,6 +55,8 @@ async def test_a_failing_receiver_gets_eight_attempts_on_the_jittered_schedule(
 
     assert len(hooks.requests) == 8
     assert len(set(hooks.ids)) == 1
+    for request in hooks.requests:
+        verify(endpoint["secret"], request)
     delivery = await only_delivery(api.container, endpoint["id"])
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 8, 500)
     assert delivery.completed_at is not None
@@ -128,7 +131,8 @@ async def test_a_receiver_that_disappears_gets_the_same_delivery_when_it_is_back
         assert await sender.run_until_idle() == 1
 
     assert first.requests == []
-    assert len(back.requests) == 1
+    [request] = back.requests
+    verify(endpoint["secret"], request)
     delivery = await only_delivery(api.container, endpoint["id"])
     assert (delivery.status, delivery.attempts) == ("succeeded", 2)
     refused, succeeded = await attempts(api.container, delivery.id)
