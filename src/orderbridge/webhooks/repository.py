@@ -82,9 +82,7 @@ async def create_deliveries(session: AsyncSession, event: NewEvent, event_row_id
     ]
     # An INSERT's row count is only kept when asked for (psycopg reports -1 otherwise).
     result = await session.execute(
-        insert(DELIVERIES)
-        .from_select(columns, matching)
-        .execution_options(preserve_rowcount=True)
+        insert(DELIVERIES).from_select(columns, matching).execution_options(preserve_rowcount=True)
     )
     created = int(result.rowcount or 0)  # type: ignore[attr-defined]
     if created:
