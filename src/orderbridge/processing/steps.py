@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.db.models import Order, PaymentConfirmation, Store
+from orderbridge.money import format_amount
 from orderbridge.orders.lifecycle import CancellationReason
 from orderbridge.payments.port import PaymentRejected, PaymentState, PaymentStatus
 from orderbridge.payments.registry import PaymentProviders
@@ -47,12 +49,17 @@ class StepContext:
         )
 
 
+def _money(amount: Decimal, order: Order) -> str:
+    # In the currency's precision: PostgreSQL hands NUMERIC back with its column's scale.
+    return f"{format_amount(amount, order.currency)} {order.currency}"
+
+
 def _status_evidence(status: PaymentStatus) -> dict[str, Any]:
     return {
         "provider_status": status.provider_status,
         "state": status.state.value,
-        "authorized": str(status.authorized),
-        "captured": str(status.captured),
+        "authorized": format_amount(status.authorized, status.currency),
+        "captured": format_amount(status.captured, status.currency),
         **({"decline_code": status.decline_code} if status.decline_code else {}),
         **dict(status.evidence),
     }
@@ -79,7 +86,7 @@ async def payment(ctx: StepContext) -> StepResult:
         if held < order.total:
             return StepResult.failed(
                 PAYMENT_FAILED,
-                f"{held} {order.currency} held for an order of {order.total}",
+                f"{_money(held, order)} held for an order of {_money(order.total, order)}",
                 **evidence,
             )
         order.authorized = held
@@ -118,13 +125,14 @@ async def _deferred_payment(ctx: StepContext) -> StepResult:
         if confirmation.amount < order.total:
             return StepResult.failed(
                 PAYMENT_FAILED,
-                f"{confirmation.amount} {order.currency} received for an order of {order.total}",
+                f"{_money(confirmation.amount, order)} received for an order of "
+                f"{_money(order.total, order)}",
                 source=confirmation.source,
             )
         order.authorized = order.captured = confirmation.amount
         order.payment_status = PaymentState.CAPTURED.value
         return StepResult.passed(
-            f"{confirmation.amount} {order.currency} received",
+            f"{_money(confirmation.amount, order)} received",
             source=confirmation.source,
             reference=confirmation.reference or "",
         )
@@ -210,7 +218,7 @@ def _review_outcome(ctx: StepContext) -> StepResult:
 async def capture(ctx: StepContext) -> StepResult:
     order = ctx.order
     if order.captured >= order.total:
-        return StepResult.passed(f"{order.captured} {order.currency} already captured")
+        return StepResult.passed(f"{_money(order.captured, order)} already captured")
     provider = ctx.providers.get(ctx.payment["provider"], environment=order.environment)
     try:
         # Keyed by the order: a retry after a crash repeats this capture, never a second one.
@@ -225,13 +233,13 @@ async def capture(ctx: StepContext) -> StepResult:
     if status.captured < order.total:
         return StepResult.failed(
             PAYMENT_FAILED,
-            f"captured {status.captured} of {order.total}",
+            f"captured {_money(status.captured, order)} of {_money(order.total, order)}",
             **_status_evidence(status),
         )
     order.captured = status.captured
     order.payment_status = PaymentState.CAPTURED.value
     return StepResult.passed(
-        f"{status.captured} {order.currency} captured", **_status_evidence(status)
+        f"{_money(status.captured, order)} captured", **_status_evidence(status)
     )
 
 
