@@ -77,10 +77,14 @@ def sample_order(
     shipping_price, shipping_tax = Decimal("9.90"), Decimal("1.98")
     tax_total += shipping_tax
     total = gross - discount_total + shipping_price + tax_total
+    # Every demo buyer is someone else (own email, address and IP), so that fraud velocity
+    # rules see ordinary traffic.
+    buyer = rng.randrange(1_000_000)
     address = {
         "first_name": first,
         "last_name": last,
-        "line1": line1,
+        "line1": f"{buyer % 200 + 1}, {line1}",
+        "line2": f"Apt {buyer}",
         "city": city,
         "postal_code": postal,
         "country": country,
@@ -92,7 +96,7 @@ def sample_order(
         "environment": "test",
         "exchange_rates": {"USD": {"rate": "0.9102"}},
         "customer": {
-            "email": f"{first.lower()}.{last.lower()}@example.com",
+            "email": f"{first.lower()}.{last.lower()}.{buyer}@example.com",
             "first_name": first,
             "last_name": last,
         },
@@ -114,7 +118,10 @@ def sample_order(
             "total": str(total),
         },
         "payment": {"method": "card", "provider": "test", "reference": reference},
-        "client": {"ip": "203.0.113.7", "user_agent": "Mozilla/5.0 (demo)"},
+        "client": {
+            "ip": f"198.51.{buyer % 256}.{buyer // 256 % 256}",
+            "user_agent": "Mozilla/5.0 (demo)",
+        },
     }
 
 

@@ -143,7 +143,7 @@ def test_facts_from_a_stored_document() -> None:
         billing_address={"country": "DE", "city": "Berlin", "line1": "Invalidenstraße 5",
                          "postal_code": "10115"},
         shipping_address={"country": "FR", "city": "Paris", "line1": "12, rue Oberkampf",
-                          "postal_code": "75011"},
+                          "line2": None, "postal_code": "75011"},
         client={"ip": "::ffff:198.51.100.4"},
     )  # fmt: skip
     document["client"]["country"] = "be"  # the checkout's IP country, not yet in the schema

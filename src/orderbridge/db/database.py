@@ -85,11 +85,22 @@ class Database:
             "json_deserializer": orjson.loads,
         }
         if self.dialect == "sqlite":
+            # Every transaction ends in COMMIT or ROLLBACK already; the pool's own rollback
+            # on check-in would be one more trip to the driver's thread per transaction.
             self.write_engine = create_async_engine(
-                self.url, pool_size=1, max_overflow=0, pool_timeout=60, **common
+                self.url,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=60,
+                pool_reset_on_return=None,
+                **common,
             )
             self.read_engine = create_async_engine(
-                self.url, pool_size=max(2, pool_size // 2), max_overflow=0, **common
+                self.url,
+                pool_size=max(2, pool_size // 2),
+                max_overflow=0,
+                pool_reset_on_return=None,
+                **common,
             )
             _sqlite_setup(self.write_engine, immediate=True)
             _sqlite_setup(self.read_engine, immediate=False)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, text
+from sqlalchemy import ColumnElement, exists, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.db.database import dialect_of
@@ -55,16 +55,14 @@ def parse_cursor(value: str | None, parameter: str) -> FeedPosition | None:
         raise BadRequest(f"{parameter} is not an event id", code="invalid_cursor") from None
 
 
+# Row values, not "txid > t OR (txid = t AND pos > p)": PostgreSQL turns a row comparison
+# into an index bound (a seek), the OR form into a scan from the start of the store's feed.
 def _position_after(position: FeedPosition) -> ColumnElement[bool]:
-    return or_(
-        Event.txid > position.txid, and_(Event.txid == position.txid, Event.pos > position.pos)
-    )
+    return tuple_(Event.txid, Event.pos) > tuple_(position.txid, position.pos)
 
 
 def _position_before(position: FeedPosition) -> ColumnElement[bool]:
-    return or_(
-        Event.txid < position.txid, and_(Event.txid == position.txid, Event.pos < position.pos)
-    )
+    return tuple_(Event.txid, Event.pos) < tuple_(position.txid, position.pos)
 
 
 _HORIZON = text(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Table, Text, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,6 @@ from orderbridge.orders.lifecycle import Actor
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
 _POS_KEY = "orderbridge.feed_pos"
-_TXID_KEY = "orderbridge.feed_txid"
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,27 @@ class NewEvent:
 EventListener = Callable[[AsyncSession, NewEvent, int], Awaitable[object]]
 
 
+def _insert_statement(dialect: str, first_in_transaction: bool) -> Any:
+    """The event INSERT, built once: only the values change between calls.
+
+    PostgreSQL takes the writing transaction's id inline. SQLite, whose writers hold the
+    write lock from BEGIN IMMEDIATE, takes one more than the largest txid stored for the
+    transaction's first event, and that same largest txid for the next ones."""
+    if dialect == "postgresql":
+        txid: Any = func.pg_current_xact_id().cast(Text).cast(BigInteger)
+    else:
+        stored = select(func.coalesce(func.max(EVENTS.c.txid), 0))
+        txid = (stored.scalar_subquery() + 1) if first_in_transaction else stored.scalar_subquery()
+    return insert(EVENTS).values(txid=txid).returning(EVENTS.c.id)
+
+
+_STATEMENTS = {
+    (dialect, first): _insert_statement(dialect, first)
+    for dialect in ("postgresql", "sqlite")
+    for first in (True, False)
+}
+
+
 class EventRecorder:
     def __init__(self, listeners: list[EventListener] | None = None) -> None:
         self.listeners = list(listeners or [])
@@ -55,7 +76,6 @@ class EventRecorder:
         pos = session.info.get(_POS_KEY, 0)
         session.info[_POS_KEY] = pos + 1
         values = {
-            "txid": await self._txid(session),
             "pos": pos,
             "store_id": event.store_id,
             "order_id": event.order_id,
@@ -71,17 +91,9 @@ class EventRecorder:
             "reason": event.reason,
             "note": event.note,
         }
-        row_id = await session.scalar(insert(EVENTS).values(values).returning(EVENTS.c.id))
+        statement = _STATEMENTS[(dialect_of(session), pos == 0)]
+        row_id = await session.scalar(statement, values)
         assert row_id is not None
         for listener in self.listeners:
             await listener(session, event, row_id)
         return int(row_id)
-
-    async def _txid(self, session: AsyncSession) -> object:
-        if dialect_of(session) == "postgresql":
-            return func.pg_current_xact_id().cast(Text).cast(BigInteger)
-        txid = session.info.get(_TXID_KEY)
-        if txid is None:
-            stored = await session.scalar(select(func.coalesce(func.max(Event.txid), 0)))
-            txid = session.info[_TXID_KEY] = int(stored or 0) + 1
-        return txid

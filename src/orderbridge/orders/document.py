@@ -4,14 +4,16 @@ the currency's precision and an id per item; the order's columns hold what chang
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from orderbridge.clock import rfc3339
-from orderbridge.db.models import Order
+from orderbridge.db.models import Order, Refund
 from orderbridge.ids import order_public_id
 from orderbridge.money import format_amount
 from orderbridge.orders.schemas import CheckoutOrder
+from orderbridge.refunds.schemas import render_refund
 
 _ITEM_AMOUNTS = ("unit_price", "discount", "tax", "duty", "total")
 
@@ -48,7 +50,9 @@ def build_document(order: CheckoutOrder) -> dict[str, Any]:
     }
 
 
-def render_order(order: Order) -> dict[str, Any]:
+def render_order(order: Order, refunds: Sequence[Refund] = ()) -> dict[str, Any]:
+    """``refunds``: the order's refund rows (``refunds.service.refunds_by_order``), oldest
+    first; callers that did not load them render an empty list."""
     doc = order.document
     cur = order.currency
     cancellation = None
@@ -93,6 +97,6 @@ def render_order(order: Order) -> dict[str, Any]:
             "refunded": format_amount(order.refunded, cur),
         },
         "cancellation": cancellation,
-        "refunds": [],
+        "refunds": [render_refund(refund) for refund in refunds],
         "returns": [],
     }

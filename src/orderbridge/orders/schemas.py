@@ -6,7 +6,7 @@ returns (contract §4). The checkout document, once checked, is stored as the or
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field, IPvAnyAddress
 
@@ -239,6 +239,9 @@ class CancelRequest(_In):
 
 
 class TimelineEntry(BaseModel):
+    """A status change or event (``kind`` ``status_changed`` / ``event``), or a processing
+    step's outcome (``kind`` ``step``: ``step``, ``outcome``, ``summary``, ``evidence``)."""
+
     at: str
     kind: str
     event_id: str | None
@@ -249,6 +252,10 @@ class TimelineEntry(BaseModel):
     actor_id: str | None
     reason: str | None
     note: str | None
+    step: str | None = None
+    outcome: str | None = None
+    summary: str | None = None
+    evidence: dict[str, Any] | None = None
 
 
 class Links(BaseModel):

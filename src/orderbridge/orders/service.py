@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,7 @@ from orderbridge.orders.lifecycle import (
     change_status,
 )
 from orderbridge.orders.schemas import CheckoutOrder
+from orderbridge.screening.facts import address_key, normalise_email, parse_ip
 
 PROCESS_ORDER = "order.process"
 FINALISE_ORDER = "order.finalise"
@@ -50,6 +52,34 @@ FOLLOW_UP_JOBS: dict[OrderStatus, tuple[str, ...]] = {
 class Outcome:
     order: Order
     changed: bool  # False when the call repeated one already applied (idempotent replay)
+
+
+ORDERS: Table = Order.__table__  # type: ignore[assignment]
+
+# Built once: an insert that does nothing when the store already has the idempotency key
+# (a concurrent duplicate waits for the first to commit, then finds it).
+_INSERT_ORDER = {
+    name: dialect_insert(ORDERS)
+    .on_conflict_do_nothing(index_elements=["store_id", "idempotency_key"])
+    .returning(ORDERS.c.id)
+    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+def velocity_keys(order: CheckoutOrder) -> dict[str, str | None]:
+    """The values fraud velocity rules count orders by, kept in indexed columns."""
+    ip = None
+    if order.client.ip is not None:
+        address = parse_ip(str(order.client.ip))
+        if isinstance(address, IPv6Address):
+            ip = str(IPv6Network((address, 64), strict=False))  # a subscriber's whole /64
+        else:
+            ip = str(address)
+    return {
+        "email_key": normalise_email(order.customer.email),
+        "client_ip": ip,
+        "address_key": address_key(order.shipping_address.model_dump()),
+    }
 
 
 def request_hash(order: CheckoutOrder) -> str:
@@ -87,6 +117,7 @@ class OrderService:
             "customer_name": f"{order.customer.first_name} {order.customer.last_name}",
             "shipping_country": order.shipping_address.country,
             "payment_status": "pending",
+            **velocity_keys(order),
             "authorized": ZERO,
             "captured": ZERO,
             "refunded": ZERO,
@@ -94,14 +125,8 @@ class OrderService:
             "updated_at": now,
             "document": build_document(order),
         }
-        dialect_insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
-        statement = (
-            dialect_insert(Order)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["store_id", "idempotency_key"])
-            .returning(Order.id)
-        )
-        order_id = await session.scalar(statement)
+        statement = _INSERT_ORDER[dialect_of(session)]
+        order_id = await session.scalar(statement, values)
         if order_id is None:
             # The key was used before (or concurrently: PostgreSQL waited for that
             # transaction to commit before reporting the conflict).
