@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbridge.db.models import Order
+from orderbridge.db.models import Order, Store
 from orderbridge.db.models import ProcessingConfig as ConfigRow
 from orderbridge.errors import FieldError, ValidationFailed
 from orderbridge.processing.config import ProcessingConfig
@@ -84,3 +84,22 @@ async def save(
     )
     await session.flush()
     return number
+
+
+async def replace(
+    session: AsyncSession,
+    store_id: str,
+    config: ProcessingConfig,
+    *,
+    now: datetime,
+    by: str | None,
+) -> tuple[int, bool]:
+    """The use case behind ``PUT /v2/stores/{id}/processing``: a new version, unless the
+    configuration is the current one already (a repeated PUT writes nothing). Returns the
+    version and whether it is new. Writers of one store queue on the store row, so two
+    concurrent changes get two versions instead of a primary-key error."""
+    await session.execute(select(Store.id).where(Store.id == store_id).with_for_update())
+    number, existing = await current(session, store_id)
+    if number > 0 and existing == config:
+        return number, False
+    return await save(session, store_id, config, now=now, by=by), True
