@@ -24,6 +24,7 @@ from orderbridge.orders.schemas import (
     Timeline,
     TimelineEntry,
 )
+from orderbridge.processing.timeline import merge_key, step_entries
 from orderbridge.schemas_common import (
     RFC3339,
     has_control_characters,
@@ -220,22 +221,50 @@ async def cancel_order(
 async def get_timeline(
     store_id: str, order_id: OrderId, principal: MerchantKey, container: ContainerDep
 ) -> Timeline:
+    """Status changes and events merged, in time order, with the outcome of every processing
+    step (`kind: step`): which rule fired, what the payment provider answered."""
     async with container.db.reader() as session:
         order = await container.orders.load(session, principal.store_id, order_id)
         events = await order_events(session, order.id)
-    entries = [
-        TimelineEntry(
-            at=rfc3339(e.occurred_at),
-            kind="status_changed" if e.to_status else "event",
-            event_id=FeedPosition(e.txid, e.pos).event_id(),
-            event_name=e.name,
-            from_status=e.from_status,
-            to_status=e.to_status,
-            actor=e.actor_kind,
-            actor_id=e.actor_id,
-            reason=e.reason,
-            note=e.note,
+        steps = await step_entries(session, order.id)
+    timed = [
+        (
+            merge_key(e.occurred_at, is_step=False, first_event=e.name == "order.received"),
+            TimelineEntry(
+                at=rfc3339(e.occurred_at),
+                kind="status_changed" if e.to_status else "event",
+                event_id=FeedPosition(e.txid, e.pos).event_id(),
+                event_name=e.name,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                actor=e.actor_kind,
+                actor_id=e.actor_id,
+                reason=e.reason,
+                note=e.note,
+            ),
         )
         for e in events
+    ] + [
+        (
+            merge_key(s.at, is_step=True, first_event=False),
+            TimelineEntry(
+                at=rfc3339(s.at),
+                kind="step",
+                event_id=None,
+                event_name=None,
+                from_status=None,
+                to_status=None,
+                actor=s.actor,
+                actor_id=s.actor_id,
+                reason=s.reason,
+                note=None,
+                step=s.step,
+                outcome=s.outcome,
+                summary=s.summary,
+                evidence=s.evidence,
+            ),
+        )
+        for s in steps
     ]
-    return Timeline(order_id=order_id, entries=entries)
+    timed.sort(key=lambda pair: pair[0])  # stable: events keep feed order, steps their own
+    return Timeline(order_id=order_id, entries=[entry for _, entry in timed])
