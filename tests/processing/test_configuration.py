@@ -57,6 +57,7 @@ async def test_each_change_is_a_new_version_and_a_repeat_writes_nothing(
         ),
         ({"prohibited": {"unknown": True}}, "prohibited.unknown"),
         ({"surprise": 1}, "surprise"),
+        ({"payment": {"deferred_methods": ["bank\u0000"]}}, "payment.deferred_methods.0"),
     ],
 )
 async def test_an_invalid_configuration_is_refused_with_the_field_path(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from orderbridge.db.models import Order, Store
 from orderbridge.db.models import ProcessingConfig as ConfigRow
 from orderbridge.errors import FieldError, ValidationFailed
 from orderbridge.processing.config import ProcessingConfig
+from orderbridge.schemas_common import has_control_characters
 
 DEFAULT = ProcessingConfig()
 
@@ -49,6 +51,16 @@ async def for_order(session: AsyncSession, order: Order) -> ProcessingConfig:
 
 
 def parse(document: dict[str, Any]) -> ProcessingConfig:
+    """Validate a configuration document; ``ValidationFailed`` lists every field at fault
+    by its dotted path (``fraud.rules.review_score``)."""
+    controlled = list(_control_characters(document, ()))
+    if controlled:
+        raise ValidationFailed(
+            [
+                FieldError(path, "control characters (such as U+0000) are not allowed")
+                for path in controlled
+            ]
+        )
     try:
         return ProcessingConfig.model_validate(document)
     except ValidationError as error:
@@ -58,6 +70,21 @@ def parse(document: dict[str, Any]) -> ProcessingConfig:
                 for e in error.errors()
             ]
         ) from None
+
+
+def _control_characters(value: Any, path: tuple[str, ...]) -> Iterator[str]:
+    # No text of ours holds them (schemas_common); a block list entry with a NUL would
+    # match nothing and cannot be shown.
+    if isinstance(value, str):
+        if has_control_characters(value):
+            yield ".".join(path) or "body"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _control_characters(str(key), (*path, str(key)))
+            yield from _control_characters(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _control_characters(item, (*path, str(index)))
 
 
 async def save(
