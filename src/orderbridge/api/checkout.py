@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header
 
 from orderbridge.api.auth import CheckoutKey, ContainerDep
+from orderbridge.api.responses import json_response
 from orderbridge.errors import BadRequest, FieldError, ValidationFailed
 from orderbridge.orders.document import render_order
 from orderbridge.orders.schemas import CheckoutOrder, OrderOut
@@ -29,7 +30,6 @@ async def submit_order(
     order: CheckoutOrder,
     principal: CheckoutKey,
     container: ContainerDep,
-    response: Response,
     idempotency_key: Annotated[
         str | None, Header(min_length=1, max_length=128, alias="Idempotency-Key")
     ] = None,
@@ -55,6 +55,5 @@ async def submit_order(
         outcome = await container.orders.receive(session, principal.store_id, key, order)
         body = render_order(outcome.order)
     if not outcome.changed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return body
+        return json_response(body, 200, {"Idempotent-Replayed": "true"})
+    return json_response(body, 201)

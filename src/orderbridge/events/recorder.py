@@ -92,7 +92,8 @@ class EventRecorder:
             "note": event.note,
         }
         statement = _STATEMENTS[(dialect_of(session), pos == 0)]
-        row_id = await session.scalar(statement, values)
+        connection = await session.connection()
+        row_id = (await connection.execute(statement, values)).scalar()
         assert row_id is not None
         for listener in self.listeners:
             await listener(session, event, row_id)

@@ -49,7 +49,7 @@ async def enqueue(
     max_attempts: int = 10,
 ) -> None:
     wake_after_commit(session, "jobs")
-    await session.execute(
+    await (await session.connection()).execute(
         insert(JOBS),
         {
             "kind": kind,
