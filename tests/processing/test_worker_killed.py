@@ -216,14 +216,8 @@ async def test_killed_after_the_release_the_money_goes_back_once(
     assert names.count("refund.completed") <= 1
     assert await processing.jobs(order["id"]) == []
 
-    # What the rerun records about the release it finds already made at the provider.
     expected = "refund" if cancelled_from == "READY" else "void"
-    if release.operation != expected:
-        pytest.xfail(
-            f"refunds/release.py records operation {release.operation!r} instead of "
-            f"{expected!r} when the provider call was made by a worker that died before "
-            "committing (reported, not ours to fix)"
-        )
+    assert release.operation == expected
     if cancelled_from == "READY":
         assert cancelled["payment"]["refunded"] == payload["totals"]["total"]
         assert names.count("refund.completed") == 1

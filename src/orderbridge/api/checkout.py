@@ -11,6 +11,7 @@ from orderbridge.api.responses import json_response
 from orderbridge.errors import BadRequest, FieldError, ValidationFailed
 from orderbridge.orders.document import render_order
 from orderbridge.orders.schemas import CheckoutOrder, OrderOut
+from orderbridge.processing.intake import check_payment_provider
 from orderbridge.schemas_common import has_control_characters, problem_responses
 
 router = APIRouter(tags=["checkout"])
@@ -51,6 +52,7 @@ async def submit_order(
                 )
             ]
         )
+    check_payment_provider(order, container.payments)
     async with container.db.transaction() as session:
         outcome = await container.orders.receive(session, principal.store_id, key, order)
         body = render_order(outcome.order)

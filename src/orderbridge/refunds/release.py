@@ -7,6 +7,8 @@ crash or a provider error repeats the same void or refund, never a second one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +20,7 @@ from orderbridge.money import ZERO
 from orderbridge.orders.lifecycle import Actor, OrderStatus
 from orderbridge.payments.port import PaymentRejected, PaymentState, RefundStatus
 from orderbridge.payments.registry import PaymentProviders
+from orderbridge.processing import configs
 
 CANCELLATION_KEY = "cancellation"
 
@@ -63,39 +66,11 @@ class PaymentRelease:
             release.updated_at = now
             await session.flush()
             return
-        provider = self.providers.get(payment["provider"], environment=order.environment)
-        key = f"release-{order.id}"
-        try:
-            status = await provider.status(
-                payment["reference"], amount=order.total, currency=order.currency
-            )
-            if status.state is PaymentState.CAPTURED and status.refundable > ZERO:
-                outcome = await provider.refund(
-                    payment["reference"],
-                    amount=status.refundable,
-                    currency=order.currency,
-                    idempotency_key=key,
-                )
-                release.operation, release.amount = "refund", outcome.amount
-                release.provider_reference = outcome.refund_id
-                release.status = outcome.status.value
-                release.failure_reason = outcome.failure_reason
-                if outcome.status is RefundStatus.SUCCEEDED:
-                    order.refunded += outcome.amount
-                    order.payment_status = "refunded"
-            elif status.state in (PaymentState.AUTHORIZED, PaymentState.PENDING):
-                voided = await provider.void(
-                    payment["reference"], currency=order.currency, idempotency_key=key
-                )
-                release.operation, release.amount = "void", status.authorized
-                release.status = RefundStatus.SUCCEEDED.value
-                order.payment_status = voided.state.value
-            else:
-                release.operation = "none"  # declined, already voided: nothing is held
-                release.status = RefundStatus.SUCCEEDED.value
-        except PaymentRejected as rejected:
-            release.status = RefundStatus.FAILED.value
-            release.failure_reason = f"{rejected.code}: {rejected}"
+        if await _deferred(session, order, payment["method"]):
+            release.operation = "none"  # the transfer never arrived: nothing to give back
+            release.status = RefundStatus.SUCCEEDED.value
+        else:
+            await self._through_provider(order, release, payment)
         release.updated_at = now
         if release.status != RefundStatus.PENDING.value:
             release.completed_at = now
@@ -119,3 +94,57 @@ class PaymentRelease:
                         external_order_number=order.external_order_number,
                     ),
                 )
+
+    async def _through_provider(
+        self, order: Order, release: Refund, payment: dict[str, Any]
+    ) -> None:
+        """Refund what was captured, void what was only held. Both calls are keyed by the
+        order, and the provider answers a repeat with the first result, so a run repeated
+        after a crash records the same release instead of \"nothing held\"."""
+        key = f"release-{order.id}"
+        try:
+            provider = self.providers.get(payment["provider"], environment=order.environment)
+            status = await provider.status(
+                payment["reference"], amount=order.total, currency=order.currency
+            )
+            captured = max(order.captured, status.captured)
+            if status.state is PaymentState.CAPTURED or captured > ZERO:
+                amount = captured - order.refunded
+                if amount <= ZERO:
+                    release.operation, release.status = "none", RefundStatus.SUCCEEDED.value
+                    return
+                outcome = await provider.refund(
+                    payment["reference"],
+                    amount=amount,
+                    currency=order.currency,
+                    idempotency_key=key,
+                )
+                release.operation, release.amount = "refund", outcome.amount
+                release.provider_reference = outcome.refund_id
+                release.status = outcome.status.value
+                release.failure_reason = outcome.failure_reason
+                if outcome.status is RefundStatus.SUCCEEDED:
+                    order.refunded += outcome.amount
+                    order.payment_status = "refunded"
+            elif status.state is PaymentState.FAILED:
+                release.operation = "none"  # declined: nothing is held
+                release.status = RefundStatus.SUCCEEDED.value
+            else:  # authorised, pending, or voided already by a run that died
+                voided = await provider.void(
+                    payment["reference"], currency=order.currency, idempotency_key=key
+                )
+                release.operation, release.amount = "void", status.authorized
+                release.status = RefundStatus.SUCCEEDED.value
+                order.payment_status = voided.state.value
+        except PaymentRejected as rejected:
+            release.status = RefundStatus.FAILED.value
+            release.failure_reason = f"{rejected.code}: {rejected}"
+
+
+async def _deferred(session: AsyncSession, order: Order, method: str) -> bool:
+    """Whether the order pays by a deferred method (bank transfer) under its configuration."""
+    if order.processing_version is not None:
+        config = await configs.version(session, order.store_id, order.processing_version)
+    else:
+        _, config = await configs.current(session, order.store_id)
+    return method in config.payment.deferred_methods
