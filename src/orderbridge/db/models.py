@@ -94,6 +94,7 @@ class Order(Base):
     review_status: Mapped[str | None] = mapped_column(String(16))
     review_deadline: Mapped[datetime | None]
     card_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    card_country: Mapped[str | None] = mapped_column(String(2))
     # What fraud velocity rules count by (screening.fraud.velocity_value).
     email_key: Mapped[str | None] = mapped_column(String(320))
     client_ip: Mapped[str | None] = mapped_column(String(64))

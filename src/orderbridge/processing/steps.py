@@ -46,6 +46,7 @@ class StepContext:
             total=self.order.total,
             store_country=self.store.country,
             card_fingerprint=self.order.card_fingerprint,
+            card_country=self.order.card_country,
         )
 
 
@@ -81,6 +82,7 @@ async def payment(ctx: StepContext) -> StepResult:
         )
     evidence = _status_evidence(status)
     order.card_fingerprint = status.card_fingerprint or order.card_fingerprint
+    order.card_country = status.card_country or order.card_country
     if status.state in (PaymentState.AUTHORIZED, PaymentState.CAPTURED):
         held = max(status.authorized, status.captured)
         if held < order.total:

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-27 10:04:57.515670
+Create Date: 2026-11-27 10:40:02.942331
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def upgrade() -> None:
             )
         )
         batch_op.add_column(sa.Column("card_fingerprint", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("card_country", sa.String(length=2), nullable=True))
         batch_op.add_column(sa.Column("email_key", sa.String(length=320), nullable=True))
         batch_op.add_column(sa.Column("client_ip", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("address_key", sa.String(length=512), nullable=True))
@@ -142,6 +143,7 @@ def downgrade() -> None:
         batch_op.drop_column("address_key")
         batch_op.drop_column("client_ip")
         batch_op.drop_column("email_key")
+        batch_op.drop_column("card_country")
         batch_op.drop_column("card_fingerprint")
         batch_op.drop_column("review_deadline")
         batch_op.drop_column("review_status")
