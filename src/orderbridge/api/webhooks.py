@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ from orderbridge.webhooks.schemas import (
     SecretOut,
     Secrets,
 )
-from orderbridge.webhooks.service import DeliveryFilter
+from orderbridge.webhooks.service import DeliveryFilter, StoredSecret
 
 router = APIRouter(tags=["webhooks"])
 
@@ -112,6 +113,20 @@ async def resend_delivery(
         delivery = await container.webhooks.resend(session, principal.store_id, delivery_id)
         event = await session.get(Event, delivery.event_id)
         return render_delivery(delivery, event)
+
+
+def _secrets(endpoint_id: str, secrets: Sequence[StoredSecret]) -> Secrets:
+    return Secrets(
+        endpoint_id=endpoint_id,
+        secrets=[
+            SecretOut(
+                secret=s.secret,
+                created_at=rfc3339(s.created_at),
+                expires_at=optional_time(s.expires_at),
+            )
+            for s in secrets
+        ],
+    )
 
 
 # ---- endpoints ----------------------------------------------------------------------------
@@ -210,17 +225,7 @@ async def reveal_secrets(
     async with container.db.reader() as session:
         await container.webhooks.get_endpoint(session, principal.store_id, endpoint_id)
         secrets = await container.webhooks.live_secrets(session, endpoint_id)
-    return Secrets(
-        endpoint_id=endpoint_id,
-        secrets=[
-            SecretOut(
-                secret=s.secret,
-                created_at=rfc3339(s.created_at),
-                expires_at=optional_time(s.expires_at),
-            )
-            for s in secrets
-        ],
-    )
+    return _secrets(endpoint_id, secrets)
 
 
 @router.post(
@@ -244,17 +249,7 @@ async def rotate_secret(
     async with container.db.transaction() as session:
         await container.webhooks.rotate_secret(session, principal.store_id, endpoint_id, overlap)
         secrets = await container.webhooks.live_secrets(session, endpoint_id)
-    return Secrets(
-        endpoint_id=endpoint_id,
-        secrets=[
-            SecretOut(
-                secret=s.secret,
-                created_at=rfc3339(s.created_at),
-                expires_at=optional_time(s.expires_at),
-            )
-            for s in secrets
-        ],
-    )
+    return _secrets(endpoint_id, secrets)
 
 
 @router.post(

@@ -40,6 +40,21 @@ class DeliveryStatus:
     FAILED = "failed"  # gave up after the whole schedule
 
 
+# The columns a new delivery is inserted with (from a SELECT over endpoints or events).
+NEW_DELIVERY_COLUMNS = [
+    "endpoint_id",
+    "store_id",
+    "event_id",
+    "order_id",
+    "event_name",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+]
+
+
 def filter_text(names: Iterable[str]) -> str:
     names = sorted(set(names))
     return f"|{'|'.join(names)}|" if names else ""
@@ -68,21 +83,11 @@ def _create_deliveries_statement() -> Any:
         e.enabled.is_(True),
         or_(e.event_filter == "", e.event_filter.like(bindparam("pattern"))),
     )
-    columns = [
-        "endpoint_id",
-        "store_id",
-        "event_id",
-        "order_id",
-        "event_name",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "created_at",
-        "updated_at",
-    ]
     # An INSERT's row count is only kept when asked for (psycopg reports -1 otherwise).
     return (
-        insert(DELIVERIES).from_select(columns, matching).execution_options(preserve_rowcount=True)
+        insert(DELIVERIES)
+        .from_select(NEW_DELIVERY_COLUMNS, matching)
+        .execution_options(preserve_rowcount=True)
     )
 
 

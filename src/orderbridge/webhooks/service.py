@@ -26,7 +26,12 @@ from orderbridge.ids import random_token
 from orderbridge.orders.lifecycle import Actor
 from orderbridge.outbound.guard import OutboundPolicy, UnsafeTarget, check_url
 from orderbridge.outbound.signing import generate_secret
-from orderbridge.webhooks.repository import DELIVERIES, DeliveryStatus, filter_text
+from orderbridge.webhooks.repository import (
+    DELIVERIES,
+    NEW_DELIVERY_COLUMNS,
+    DeliveryStatus,
+    filter_text,
+)
 from orderbridge.webhooks.schemas import EndpointCreate, EndpointUpdate
 
 
@@ -320,22 +325,10 @@ class WebhookService:
         if endpoint.event_filter:
             names = [n for n in endpoint.event_filter.split("|") if n]
             missing = missing.where(Event.name.in_(names))
-        columns = [
-            "endpoint_id",
-            "store_id",
-            "event_id",
-            "order_id",
-            "event_name",
-            "status",
-            "attempts",
-            "next_attempt_at",
-            "created_at",
-            "updated_at",
-        ]
         # An INSERT's row count is only kept when asked for (psycopg reports -1 otherwise).
         created = await session.execute(
             insert(DELIVERIES)
-            .from_select(columns, missing)
+            .from_select(NEW_DELIVERY_COLUMNS, missing)
             .execution_options(preserve_rowcount=True)
         )
         wake_after_commit(session, "webhooks")
