@@ -23,6 +23,7 @@ from orderbridge.payments.registry import (
 from orderbridge.payments.stripe_provider import StripeConfig
 from orderbridge.processing.pipeline import Pipeline
 from orderbridge.refunds.release import PaymentRelease
+from orderbridge.refunds.service import RefundService, refund_job_handlers
 from orderbridge.settings import Settings
 from orderbridge.webhooks import repository as webhook_repository
 from orderbridge.webhooks.policy import RetryPolicy
@@ -46,6 +47,7 @@ class Container:
     webhooks: WebhookService
     payments: PaymentProviders
     pipeline: Pipeline
+    refunds: RefundService
     handlers: dict[str, JobHandler] = field(default_factory=dict)
 
     def worker(self, options: WorkerOptions | None = None) -> Worker:
@@ -148,8 +150,10 @@ def build(
     payments = payments or build_payment_providers(payments_config(settings))
     pipeline = Pipeline(clock, orders, payments)
     release = PaymentRelease(clock, recorder, payments)
+    refunds = RefundService(clock, recorder, payments, orders)
     container = Container(
-        settings, clock, db, box, outbound, recorder, orders, webhooks, payments, pipeline
+        settings, clock, db, box, outbound, recorder, orders, webhooks, payments, pipeline, refunds
     )
     container.handlers.update(order_job_handlers(orders, pipeline, release))
+    container.handlers.update(refund_job_handlers(refunds))
     return container

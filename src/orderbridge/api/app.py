@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from orderbridge import __version__
-from orderbridge.api import checkout, errors, events, openapi, orders, processing, webhooks
+from orderbridge.api import checkout, errors, events, openapi, orders, processing, refunds, webhooks
 from orderbridge.api.auth import Authenticator
 from orderbridge.bootstrap import Container
 from orderbridge.runtime import start_background
@@ -58,6 +58,7 @@ def create_app(container: Container, *, manage_container: bool = True) -> FastAP
     app.include_router(events.router)
     app.include_router(orders.router)
     app.include_router(processing.router)
+    app.include_router(refunds.router)
     app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")

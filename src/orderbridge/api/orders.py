@@ -25,6 +25,7 @@ from orderbridge.orders.schemas import (
     TimelineEntry,
 )
 from orderbridge.processing.timeline import merge_key, step_entries
+from orderbridge.refunds.service import refunds_by_order
 from orderbridge.schemas_common import (
     RFC3339,
     has_control_characters,
@@ -109,7 +110,8 @@ async def list_store_orders(
     )
     async with container.db.reader() as session:
         orders = await list_orders(session, OrderPageQuery(order_filter, after, before, limit))
-    rendered = [render_order(order) for order in orders]
+        refunds = await refunds_by_order(session, (order.id for order in orders))
+    rendered = [render_order(order, refunds.get(order.id, ())) for order in orders]
 
     params: list[tuple[str, str]] = [("status", s.value) for s in status]
     if q:
@@ -148,7 +150,7 @@ async def get_order(
 ) -> Any:
     async with container.db.reader() as session:
         order = await container.orders.load(session, principal.store_id, order_id)
-        return render_order(order)
+        return render_order(order, await container.refunds.list(session, order))
 
 
 @router.post(
