@@ -69,14 +69,15 @@ OPERATIONS = [
     Operation("GET", "/v2/orders/{store_id}/{order_id}"),
     Operation("POST", "/v2/orders/{store_id}/{order_id}/accept", negative=True),
     Operation("POST", "/v2/orders/{store_id}/{order_id}/cancel", negative=True),
+    Operation("POST", "/v2/orders/{store_id}/{order_id}/refunds", negative=True),
+    Operation("GET", "/v2/orders/{store_id}/{order_id}/refunds"),
     Operation("GET", "/v2/orders/{store_id}/{order_id}/timeline"),
     Operation("GET", "/healthz", key=None),
 ]
 
 KNOWN_DOCUMENTATION_BUGS: dict[tuple[str, GenerationMode], str] = {}
-# created_from/created_to are documented as date-time but accept a number (read as a Unix
-# time): a known bug with a deterministic test in test_malformed_input.py. Pinned here so that
-# whether the generator happens to try a number does not decide this run's outcome.
+# created_from/created_to are pinned to valid times for the conformance run: malformed times
+# have deterministic tests in test_malformed_input.py.
 PINNED_FOR_CONFORMANCE = {
     "GET /v2/orders/{store_id}": {
         "created_from": "2020-01-01T00:00:00Z",

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from orderbridge.api.auth import ContainerDep, MerchantKey
 from orderbridge.api.links import page_link
+from orderbridge.api.responses import json_response
 from orderbridge.clock import rfc3339
 from orderbridge.errors import BadRequest, FieldError, ValidationFailed
 from orderbridge.ids import FeedPosition, parse_order_id
@@ -136,7 +137,7 @@ async def list_store_orders(
         current=page_link(request, current),
         previous=page_link(request, previous_params),
     )
-    return {"links": links, "orders": rendered}
+    return json_response({"links": links.model_dump(), "orders": rendered})
 
 
 @router.get(
@@ -150,7 +151,7 @@ async def get_order(
 ) -> Any:
     async with container.db.reader() as session:
         order = await container.orders.load(session, principal.store_id, order_id)
-        return render_order(order, await container.refunds.list(session, order))
+        return json_response(render_order(order, await container.refunds.list(session, order)))
 
 
 @router.post(
@@ -179,7 +180,7 @@ async def accept_order(
             external_order_number=body.external.order_number,
             actor=_merchant(principal),
         )
-        return render_order(outcome.order)
+        return json_response(render_order(outcome.order))
 
 
 @router.post(
@@ -211,7 +212,7 @@ async def cancel_order(
             note=body.note,
             actor=_merchant(principal),
         )
-        return render_order(outcome.order)
+        return json_response(render_order(outcome.order))
 
 
 @router.get(
