@@ -13,6 +13,7 @@ from fastapi import Depends, Path, Request
 
 from orderbridge.bootstrap import Container
 from orderbridge.errors import Forbidden, NotFound, Unauthorized
+from orderbridge.orders.lifecycle import Actor, ActorKind
 from orderbridge.stores.service import KeyKind, Principal, find_principal
 
 
@@ -57,6 +58,12 @@ async def _principal(request: Request) -> Principal:
 
 
 StoreId = Annotated[str, Path(description="Store identifier", examples=["310678"])]
+OrderId = Annotated[str, Path(description="Glopal order id", examples=["310678-936140"])]
+
+
+def merchant_actor(principal: Principal) -> Actor:
+    """The merchant behind a key, as the order timeline records it."""
+    return Actor(ActorKind.MERCHANT, principal.key_id)
 
 
 def _scoped(kind: KeyKind):  # type: ignore[no-untyped-def]

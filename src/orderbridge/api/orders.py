@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from orderbridge.api.auth import ContainerDep, MerchantKey
+from orderbridge.api.auth import ContainerDep, MerchantKey, OrderId, merchant_actor
 from orderbridge.api.links import page_link
 from orderbridge.api.responses import json_response
 from orderbridge.clock import rfc3339
 from orderbridge.errors import BadRequest, FieldError, ValidationFailed
 from orderbridge.ids import FeedPosition, parse_order_id
 from orderbridge.orders.document import render_order
-from orderbridge.orders.lifecycle import Actor, ActorKind, CancellationReason, OrderStatus
+from orderbridge.orders.lifecycle import CancellationReason, OrderStatus
 from orderbridge.orders.queries import OrderFilter, OrderPageQuery, list_orders, order_events
 from orderbridge.orders.schemas import (
     AcceptRequest,
@@ -35,12 +35,6 @@ from orderbridge.schemas_common import (
 )
 
 router = APIRouter(tags=["orders"])
-
-OrderId = Annotated[str, "Glopal order id, e.g. 310678-936140"]
-
-
-def _merchant(principal: MerchantKey) -> Actor:
-    return Actor(ActorKind.MERCHANT, principal.key_id)
 
 
 def _time(value: str | None, name: str) -> datetime | None:
@@ -178,7 +172,7 @@ async def accept_order(
             order_id,
             external_order_id=body.external.order_id,
             external_order_number=body.external.order_number,
-            actor=_merchant(principal),
+            actor=merchant_actor(principal),
         )
         return json_response(render_order(outcome.order))
 
@@ -210,7 +204,7 @@ async def cancel_order(
             order_id,
             reason=CancellationReason(body.reason),
             note=body.note,
-            actor=_merchant(principal),
+            actor=merchant_actor(principal),
         )
         return json_response(render_order(outcome.order))
 

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from orderbridge.api.auth import ContainerDep, MerchantKey
-from orderbridge.orders.lifecycle import Actor, ActorKind
+from orderbridge.api.auth import ContainerDep, MerchantKey, OrderId, merchant_actor
 from orderbridge.processing import configs
 from orderbridge.processing.confirmations import confirm_payment
 from orderbridge.processing.render import (
@@ -29,12 +28,6 @@ from orderbridge.processing.schemas import (
 from orderbridge.schemas_common import problem_responses
 
 router = APIRouter(tags=["processing"])
-
-OrderId = Annotated[str, "Glopal order id, e.g. 310678-936140"]
-
-
-def _merchant(principal: MerchantKey) -> Actor:
-    return Actor(ActorKind.MERCHANT, principal.key_id)
 
 
 @router.get(
@@ -107,7 +100,7 @@ async def _decide(
             principal.store_id,
             order_id,
             decision,
-            actor=_merchant(principal),
+            actor=merchant_actor(principal),
             note=body.note if body else None,
             now=container.clock.now(),
         )
@@ -181,7 +174,7 @@ async def confirm_deferred_payment(
             order_id,
             amount=body.amount,
             reference=body.reference,
-            actor=_merchant(principal),
+            actor=merchant_actor(principal),
             now=container.clock.now(),
         )
         rendered = render_confirmation(confirmed.order, confirmed.confirmation)

@@ -6,15 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 
-from orderbridge.api.auth import ContainerDep, MerchantKey
+from orderbridge.api.auth import ContainerDep, MerchantKey, OrderId
 from orderbridge.errors import BadRequest
 from orderbridge.orders.lifecycle import Actor, ActorKind
 from orderbridge.refunds.schemas import RefundList, RefundOut, RefundRequest, render_refund
 from orderbridge.schemas_common import has_control_characters, problem_responses
 
 router = APIRouter(tags=["refunds"])
-
-OrderId = Annotated[str, "Glopal order id, e.g. 310678-936140"]
 
 
 @router.post(
