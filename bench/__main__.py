@@ -28,12 +28,13 @@ from bench.seed import check_event_count
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_SECONDS = 600.0
+SCENARIOS = ("webhooks", "pipeline", "intake", "feed")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
-    parser.add_argument("--scenario", choices=["intake", "feed", "all"], default="all")
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per intake phase")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each phase")
     parser.add_argument("--feed-duration", type=float, default=5.0, help="seconds per feed phase")
@@ -41,6 +42,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=32, help="intake clients")
     parser.add_argument("--feed-concurrency", default="1,8", help="feed clients, comma-separated")
     parser.add_argument("--feed-events", type=int, default=100_000)
+    parser.add_argument("--webhook-deliveries", type=int, default=20_000)
+    parser.add_argument(
+        "--webhook-concurrency",
+        type=int,
+        default=100,
+        help="the endpoint's max_concurrency (API bound: 100) and the bare loop's clients",
+    )
+    parser.add_argument("--no-fairness", action="store_true", help="skip the slow-endpoint run")
+    parser.add_argument("--pipeline-orders", type=int, default=5_000)
+    parser.add_argument("--pipeline-concurrency", type=int, default=16, help="intake clients")
+    parser.add_argument(
+        "--pipeline-workers", type=int, help="worker processes (default: PostgreSQL 2, SQLite 1)"
+    )
+    parser.add_argument(
+        "--raw-duration", type=float, default=10.0, help="seconds of each raw-rate run"
+    )
+    parser.add_argument(
+        "--worker-loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="event loop of the worker processes (orderbridge worker: asyncio)",
+    )
+    parser.add_argument(
+        "--profile-workers",
+        action="store_true",
+        help="cProfile the dispatcher and pipeline worker processes (written next to --output)",
+    )
     parser.add_argument("--quick", action="store_true", help="short phases (a smoke run)")
     parser.add_argument(
         "--postgres-url",
@@ -73,13 +101,20 @@ def _parser() -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace) -> Options:
     if args.quick:
         args.duration, args.warmup, args.feed_duration = 3.0, 1.0, 2.0
-    for name in ("duration", "warmup", "feed_duration"):
+        args.webhook_deliveries, args.pipeline_orders, args.raw_duration = 5_000, 1_500, 3.0
+    for name in ("duration", "warmup", "feed_duration", "raw_duration"):
         value = getattr(args, name)
         if not 0 <= value <= MAX_SECONDS:
             raise SystemExit(f"--{name.replace('_', '-')} must be between 0 and {MAX_SECONDS:g}")
     if not 1 <= args.rounds <= 20 or not 1 <= args.concurrency <= 1024:
         raise SystemExit("--rounds must be 1..20 and --concurrency 1..1024")
     check_event_count(args.feed_events)
+    if not 100 <= args.webhook_deliveries <= 200_000 or not 1 <= args.webhook_concurrency <= 100:
+        raise SystemExit("--webhook-deliveries must be 100..200000, --webhook-concurrency 1..100")
+    if not 10 <= args.pipeline_orders <= 100_000 or not 1 <= args.pipeline_concurrency <= 256:
+        raise SystemExit("--pipeline-orders must be 10..100000, --pipeline-concurrency 1..256")
+    if args.pipeline_workers is not None and not 1 <= args.pipeline_workers <= 8:
+        raise SystemExit("--pipeline-workers must be 1..8")
     return Options(
         duration=args.duration,
         warmup=args.warmup,
@@ -88,12 +123,21 @@ def _options(args: argparse.Namespace) -> Options:
         feed_concurrency=tuple(int(c) for c in args.feed_concurrency.split(",") if c),
         rounds=args.rounds,
         feed_events=args.feed_events,
-        scenarios=("intake", "feed") if args.scenario == "all" else (args.scenario,),
+        scenarios=SCENARIOS if args.scenario == "all" else (args.scenario,),
         worker=args.worker,
         pool_size=args.pool_size,
         experiments=tuple(args.experiment),
         profile=args.profile,
         results_dir=args.output.parent,
+        webhook_deliveries=args.webhook_deliveries,
+        webhook_concurrency=args.webhook_concurrency,
+        webhook_fairness=not args.no_fairness,
+        pipeline_orders=args.pipeline_orders,
+        pipeline_concurrency=args.pipeline_concurrency,
+        pipeline_workers=args.pipeline_workers,
+        raw_duration=args.raw_duration,
+        worker_loop=args.worker_loop,
+        profile_workers=args.profile_workers,
     )
 
 
@@ -134,7 +178,7 @@ def main() -> int:
                 started = time.monotonic()
                 with _database(backend, args, work_dir) as database:
                     result = run_backend(Context(database, options, work_dir, _log))
-                result["targets"] = report.check_targets(result)
+                result["targets"] = report.check_targets(result, backend)
                 result["seconds"] = round(time.monotonic() - started, 1)
                 output["backends"][backend] = result
     except KeyboardInterrupt:

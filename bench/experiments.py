@@ -99,6 +99,26 @@ def sqlite_no_reset_on_return() -> None:
     database.create_async_engine = create
 
 
+@experiment
+def dispatcher_wake_on_free() -> None:
+    """webhooks.dispatcher: wake the claim loop when a send finishes. Today nothing wakes it
+    when an endpoint's slots free up (only new deliveries committed in the same process
+    do), so once an endpoint has ``max_concurrency`` in flight the loop finds no candidate
+    and sleeps the whole ``poll_interval`` (0.25 s): one endpoint gets at most
+    ``max_concurrency`` deliveries per 0.25 s, however fast it answers."""
+    from orderbridge.webhooks.dispatcher import WebhookDispatcher
+
+    original = WebhookDispatcher._send
+
+    async def send(self: WebhookDispatcher, *args: Any) -> None:
+        try:
+            await original(self, *args)
+        finally:
+            self.wake()
+
+    WebhookDispatcher._send = send  # type: ignore[method-assign]
+
+
 def apply_experiments(names: list[str]) -> None:
     for name in names:
         EXPERIMENTS[name]()

@@ -1,5 +1,7 @@
-"""The measured scenarios of one backend: intake against the bare INSERT, then the feed
-against the bare SELECT and the bare INSERT at low concurrency.
+"""The measured scenarios of one backend: webhooks (bench.webhooks) and the pipeline
+(bench.pipeline) on the fresh database first, then intake against the bare INSERT and the
+feed against the bare SELECT and the bare INSERT at low concurrency. Intake runs with the
+worker off and leaves its orders' jobs queued, which is why it comes after the pipeline.
 
 Order of work: create the stores (service layer), seed the feed store's events, start the
 bare server and the service, then run the load phases one after the other, alternating bare
@@ -46,6 +48,15 @@ class Options:
     pool_size: int
     experiments: tuple[str, ...] = ()
     profile: str | None = None
+    webhook_deliveries: int = 20_000
+    webhook_concurrency: int = 100
+    webhook_fairness: bool = True
+    pipeline_orders: int = 5_000
+    pipeline_concurrency: int = 16
+    pipeline_workers: int | None = None  # None: 2 on PostgreSQL, 1 on SQLite
+    raw_duration: float = 10.0
+    worker_loop: str = "asyncio"  # bench.worker's event loop (orderbridge worker: asyncio)
+    profile_workers: bool = False
     results_dir: Path = Path("bench/results")
     seed: int = 1
 
@@ -235,7 +246,7 @@ def feed(
     ctx.results["feed"] = {"events": len(positions), "page": PAGE, "levels": levels}
 
 
-def _server_arguments(ctx: Context, app: str) -> list[str]:
+def server_arguments(ctx: Context, app: str) -> list[str]:
     arguments = [
         app,
         "--database-url", ctx.database.url,
@@ -255,8 +266,17 @@ def _server_arguments(ctx: Context, app: str) -> list[str]:
 
 
 def run_backend(ctx: Context) -> dict[str, Any]:
+    # Imported here: both modules build on this one (Context, run_load).
+    from bench import pipeline, webhooks
+
     options = ctx.options
     backend = ctx.database.backend
+    if "webhooks" in options.scenarios:
+        webhooks.run(ctx)
+    if "pipeline" in options.scenarios:
+        pipeline.run(ctx)
+    if "intake" not in options.scenarios and "feed" not in options.scenarios:
+        return ctx.results
     intake_keys = asyncio.run(create_store_with_keys(ctx.database, "Bench intake"))
     feed_keys = asyncio.run(create_store_with_keys(ctx.database, "Bench feed"))
     positions: list[FeedPosition] = []
@@ -265,8 +285,8 @@ def run_backend(ctx: Context) -> dict[str, Any]:
         started = time.monotonic()
         positions = seed_feed(ctx.database, feed_keys.store_id, options.feed_events)
         ctx.results["seed_seconds"] = round(time.monotonic() - started, 2)
-    bare = servers.start(f"{backend}-bare", _server_arguments(ctx, "baseline"), ctx.work_dir)
-    service = servers.start(f"{backend}-service", _server_arguments(ctx, "service"), ctx.work_dir)
+    bare = servers.start(f"{backend}-bare", server_arguments(ctx, "baseline"), ctx.work_dir)
+    service = servers.start(f"{backend}-service", server_arguments(ctx, "service"), ctx.work_dir)
     try:
         if "intake" in options.scenarios:
             intake(ctx, bare, service, intake_keys)

@@ -51,13 +51,15 @@ class StoreKeys:
     checkout_key: str
 
 
-async def create_store_with_keys(database: BenchDatabase, name: str) -> StoreKeys:
+async def create_store_with_keys(
+    database: BenchDatabase, name: str, *, country: str = "FR"
+) -> StoreKeys:
     db = Database(database.url, pool_size=2)
     now = SystemClock().now()
     try:
         async with db.transaction() as session:
             store = await stores.create_store(
-                session, name=name, currency="EUR", country="FR", now=now
+                session, name=name, currency="EUR", country=country, now=now
             )
             merchant = await stores.issue_key(
                 session, store_id=store.id, kind=stores.KeyKind.MERCHANT, now=now, label="bench"
@@ -82,7 +84,7 @@ def _event_slot(index: int) -> tuple[int, int]:
     return stage, wave * WAVE + member
 
 
-def _order_rows(store_id: str, count: int, start: datetime) -> list[dict[str, Any]]:
+def order_rows(store_id: str, count: int, start: datetime) -> list[dict[str, Any]]:
     rng = random.Random(7)
     templates = []
     for _ in range(16):
@@ -201,7 +203,7 @@ def seed_feed(database: BenchDatabase, store_id: str, count: int) -> list[FeedPo
     try:
         with engine.begin() as connection:
             connection.execute(
-                insert(Order), _order_rows(store_id, count // EVENTS_PER_ORDER, start)
+                insert(Order), order_rows(store_id, count // EVENTS_PER_ORDER, start)
             )
             order_ids = list(
                 connection.scalars(

@@ -59,15 +59,33 @@ def cpu_seconds(server: Server) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def start(name: str, arguments: list[str], log_dir: Path) -> Server:
-    """Start ``python -m bench.serve ARGUMENTS --fd N`` and wait until it answers."""
+def start(name: str, arguments: list[str], log_dir: Path, module: str = "bench.serve") -> Server:
+    """Start ``python -m MODULE ARGUMENTS --fd N`` and wait until it answers ``/healthz``."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(2048)
     port = listener.getsockname()[1]
     log = log_dir / f"{name}.log"
-    command = [sys.executable, "-m", "bench.serve", *arguments, "--fd", str(listener.fileno())]
+    command = [sys.executable, "-m", module, *arguments, "--fd", str(listener.fileno())]
+    try:
+        server = _launch(name, command, log, port, pass_fds=(listener.fileno(),))
+    finally:
+        listener.close()  # the child holds its own copy
+    _wait_ready(server)
+    return server
+
+
+def spawn(name: str, module: str, arguments: list[str], log_dir: Path) -> Server:
+    """Start ``python -m MODULE ARGUMENTS``, a process without a port (a worker), registered
+    like the servers so that ``stop_all`` stops it too. Readiness is the caller's business."""
+    command = [sys.executable, "-m", module, *arguments]
+    return _launch(name, command, log_dir / f"{name}.log", 0, pass_fds=())
+
+
+def _launch(
+    name: str, command: list[str], log: Path, port: int, pass_fds: tuple[int, ...]
+) -> Server:
     with log.open("ab") as output:
         process = subprocess.Popen(
             command,
@@ -75,12 +93,10 @@ def start(name: str, arguments: list[str], log_dir: Path) -> Server:
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            pass_fds=(listener.fileno(),),
+            pass_fds=pass_fds,
         )
-    listener.close()  # the child holds its own copy
     server = Server(name, process, port, log)
     _RUNNING.append(server)
-    _wait_ready(server)
     return server
 
 
