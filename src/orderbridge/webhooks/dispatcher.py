@@ -109,7 +109,8 @@ class WebhookDispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         async with self._http():
-            flusher = asyncio.create_task(self._flush_loop(stop))
+            leaving = asyncio.Event()
+            flusher = asyncio.create_task(self._flush_loop(stop, leaving))
             try:
                 while not stop.is_set():
                     self._wakeup.clear()
@@ -121,9 +122,10 @@ class WebhookDispatcher:
             finally:
                 if self._tasks:
                     await asyncio.gather(*self._tasks, return_exceptions=True)
-                flusher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await flusher
+                # Let the flusher finish the batch it may be writing: cancelling it mid-write
+                # would roll those results back (sent again later, their attempts lost).
+                leaving.set()
+                await flusher
                 await self.flush()
 
     async def run_until_idle(self, max_rounds: int = 1000) -> int:
@@ -154,8 +156,8 @@ class WebhookDispatcher:
             finally:
                 self._session = None
 
-    async def _flush_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+    async def _flush_loop(self, stop: asyncio.Event, leaving: asyncio.Event) -> None:
+        while not (stop.is_set() or leaving.is_set()):
             await asyncio.sleep(self.options.flush_interval)
             try:
                 await self.flush()
