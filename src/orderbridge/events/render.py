@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from orderbridge.clock import rfc3339
-from orderbridge.db.models import Event
 from orderbridge.ids import FeedPosition, order_public_id
 
 EVENT_NAMES = frozenset(
@@ -27,7 +27,21 @@ EVENT_NAMES = frozenset(
 )
 
 
-def render_event(event: Event) -> dict[str, Any]:
+class EventRecord(Protocol):
+    """What rendering reads: an ``Event`` or a Core row of the events table."""
+
+    txid: int
+    pos: int
+    name: str
+    occurred_at: datetime
+    store_id: str
+    order_id: int | None
+    external_order_id: str | None
+    external_order_number: str | None
+    entity_id: str | None
+
+
+def render_event(event: EventRecord) -> dict[str, Any]:
     return {
         "event_id": FeedPosition(event.txid, event.pos).event_id(),
         "event_name": event.name,

@@ -31,10 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbridge.clock import Clock
 from orderbridge.crypto import SecretBox
 from orderbridge.db.database import Database
-from orderbridge.db.models import Event, WebhookEndpoint, WebhookSecret
-from orderbridge.events.render import render_event
-from orderbridge.ids import FeedPosition
-from orderbridge.outbound.guard import OutboundPolicy, check_url, find_unsafe_target, open_session
+from orderbridge.db.models import WebhookEndpoint, WebhookSecret
+from orderbridge.events.render import EventRecord, render_event
+from orderbridge.outbound.guard import OutboundPolicy, find_unsafe_target, open_session
 from orderbridge.outbound.signing import Signer
 from orderbridge.webhooks import repository as repo
 from orderbridge.webhooks.policy import (
@@ -264,7 +263,7 @@ class WebhookDispatcher:
 
     # ---- sending --------------------------------------------------------------------------
 
-    async def _send(self, delivery: Claimed, target: _Target, event: Event) -> None:
+    async def _send(self, delivery: Claimed, target: _Target, event: EventRecord) -> None:
         try:
             if target.limiter is not None:
                 await target.limiter.acquire()
@@ -274,13 +273,16 @@ class WebhookDispatcher:
             log.exception("delivery %s: unexpected error", delivery.id)
         finally:
             self._in_flight[delivery.endpoint_id] -= 1
+            # A slot of this endpoint is free: claim again now, not at the next poll.
+            self._wakeup.set()
 
     async def _post(
-        self, target: _Target, event: Event
+        self, target: _Target, event: EventRecord
     ) -> tuple[AttemptResult, str | None, str | None, int]:
         assert self._session is not None
-        payload = orjson.dumps(render_event(event))
-        msg_id = FeedPosition(event.txid, event.pos).event_id()
+        rendered = render_event(event)
+        payload = orjson.dumps(rendered)
+        msg_id = rendered["event_id"]
         started = time.monotonic()
         if target.signer is None:
             return AttemptResult(None), None, "endpoint has no live signing secret", 0
@@ -288,7 +290,7 @@ class WebhookDispatcher:
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
         try:
-            check_url(target.endpoint.url, self.policy)
+            # The session's middleware runs check_url on this URL (and on any redirect).
             async with self._session.post(
                 target.endpoint.url, data=payload, headers=headers, allow_redirects=False
             ) as response:

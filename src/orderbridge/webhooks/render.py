@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from orderbridge.clock import rfc3339
-from orderbridge.db.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from orderbridge.db.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from orderbridge.events.render import EventRecord
 from orderbridge.ids import FeedPosition, order_public_id
 from orderbridge.webhooks.repository import filter_names
 
@@ -36,7 +37,7 @@ def render_endpoint(endpoint: WebhookEndpoint) -> dict[str, Any]:
     }
 
 
-def render_delivery(delivery: WebhookDelivery, event: Event | None = None) -> dict[str, Any]:
+def render_delivery(delivery: WebhookDelivery, event: EventRecord | None = None) -> dict[str, Any]:
     finished = delivery.status in ("succeeded", "failed")
     return {
         "id": delivery.id,
