@@ -272,9 +272,11 @@ class WebhookDispatcher:
         except Exception:  # pragma: no cover - a bug; the lease will bring it back
             log.exception("delivery %s: unexpected error", delivery.id)
         finally:
-            self._in_flight[delivery.endpoint_id] -= 1
-            # A slot of this endpoint is free: claim again now, not at the next poll.
-            self._wakeup.set()
+            left = self._in_flight[delivery.endpoint_id] = self._in_flight[delivery.endpoint_id] - 1
+            # Claim again now rather than at the next poll, once half of the endpoint's slots
+            # are free: a claim costs a few queries, so it should fill many slots at once.
+            if left <= self._caps.get(delivery.endpoint_id, 1) // 2:
+                self._wakeup.set()
 
     async def _post(
         self, target: _Target, event: EventRecord
