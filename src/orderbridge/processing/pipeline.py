@@ -119,4 +119,3 @@ async def _record(
             at=now,
         )
     )
-    await session.flush()
