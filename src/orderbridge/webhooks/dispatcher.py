@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbridge.clock import Clock
 from orderbridge.crypto import SecretBox
 from orderbridge.db.database import Database
-from orderbridge.db.models import WebhookEndpoint, WebhookSecret
+from orderbridge.db.models import WebhookEndpoint
 from orderbridge.events.render import EventRecord, render_event
 from orderbridge.outbound.guard import OutboundPolicy, find_unsafe_target, open_session
 from orderbridge.outbound.signing import Signer
@@ -68,11 +68,24 @@ class DispatcherOptions:
         return timedelta(seconds=max(60.0, 4 * self.total_timeout))
 
 
+# How long the dispatcher keeps an endpoint's settings and signing secrets before reading
+# them again: a rotated secret, a new URL or new limits take effect within this time.
+# Disabling takes effect at once (the claim query only picks enabled endpoints), and a
+# secret that expires is dropped at its expiry (the cache entry goes stale then).
+TARGET_TTL = 1.0
+
+
 @dataclass
 class _Target:
-    endpoint: WebhookEndpoint
+    """An endpoint as the dispatcher sends to it, cached for ``TARGET_TTL``."""
+
+    id: str
+    url: str
+    cap: int  # concurrent requests: 1 if ordered, else max_concurrency
     signer: Signer | None  # None: no live secret (cannot happen unless rows were removed)
     limiter: AsyncLimiter | None
+    loaded_at: float  # time.monotonic()
+    valid_until: datetime | None  # the first expiry of a live secret
 
 
 class WebhookDispatcher:
@@ -93,6 +106,7 @@ class WebhookDispatcher:
         self.options = options or DispatcherOptions()
         self._in_flight: dict[str, int] = defaultdict(int)
         self._caps: dict[str, int] = {}
+        self._targets: dict[str, _Target] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Finished] = []
         self._wakeup = asyncio.Event()
@@ -114,7 +128,8 @@ class WebhookDispatcher:
                 while not stop.is_set():
                     self._wakeup.clear()
                     await self._maintain()
-                    if await self._claim_and_send():
+                    _, more = await self._claim_and_send()
+                    if more:
                         continue
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), self.options.poll_interval)
@@ -132,7 +147,7 @@ class WebhookDispatcher:
         sent = 0
         async with self._http():
             for _ in range(max_rounds):
-                claimed = await self._claim_and_send()
+                claimed, _ = await self._claim_and_send()
                 if self._tasks:
                     await asyncio.gather(*self._tasks, return_exceptions=True)
                 await self.flush()
@@ -176,32 +191,35 @@ class WebhookDispatcher:
 
     # ---- claiming -------------------------------------------------------------------------
 
-    async def _claim_and_send(self) -> int:
+    async def _claim_and_send(self) -> tuple[int, bool]:
+        """Claim due deliveries and start sending them: (how many, whether to claim again
+        at once rather than wait for a free slot or the poll)."""
         room = self.options.max_in_flight - len(self._tasks)
         if room <= 0:
             await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-            return 1
+            return 0, True
         limit = min(room, self.options.batch_size)
+        query_limit = 4 * limit
         now = self.clock.now()
         async with self.db.transaction() as session:
             targets_needed: dict[str, int] = {}
             # Endpoints with every slot taken are left out of the query itself, so that a
             # slow endpoint's backlog cannot crowd the others out of the candidates.
             busy = [ep for ep, n in self._in_flight.items() if n >= self._caps.get(ep, 1)]
-            candidates = await repo.due_candidates(session, now=now, limit=4 * limit, busy=busy)
+            candidates = await repo.due_candidates(session, now=now, limit=query_limit, busy=busy)
             if not candidates:
-                return 0
-            endpoints = await repo.endpoints_by_id(session, {c[1] for c in candidates})
-            for endpoint in endpoints.values():
-                self._caps[endpoint.id] = 1 if endpoint.ordered else endpoint.max_concurrency
-            heads = await repo.queue_heads(
-                session, [ep for ep, e in endpoints.items() if e.ordered]
-            )
+                return 0, False
+            targets = await self._fresh_targets(session, {c[1] for c in candidates}, now)
+            ordered = {ep for _, ep, is_ordered in candidates if is_ordered}
+            heads = await repo.queue_heads(session, list(ordered)) if ordered else {}
             picked: list[int] = []
-            for delivery_id, endpoint_id, ordered in candidates:
-                cap = self._caps[endpoint_id]
+            for delivery_id, endpoint_id, is_ordered in candidates:
+                target = targets.get(endpoint_id)
+                if target is None:  # deleted meanwhile
+                    continue
+                cap = self._caps[endpoint_id] = 1 if is_ordered else target.cap
                 used = self._in_flight.get(endpoint_id, 0) + targets_needed.get(endpoint_id, 0)
-                if used >= cap or (ordered and heads.get(endpoint_id) != delivery_id):
+                if used >= cap or (is_ordered and heads.get(endpoint_id) != delivery_id):
                     continue
                 targets_needed[endpoint_id] = targets_needed.get(endpoint_id, 0) + 1
                 picked.append(delivery_id)
@@ -209,9 +227,8 @@ class WebhookDispatcher:
                     break
             claimed = await repo.lease(session, picked, now=now, lease_for=self.options.lease)
             if not claimed:
-                return 0
+                return 0, False
             events = await repo.events_by_id(session, {c.event_id for c in claimed})
-            targets = await self._targets(session, endpoints, {c.endpoint_id for c in claimed})
         for delivery in claimed:
             self._in_flight[delivery.endpoint_id] += 1
             task = asyncio.create_task(
@@ -219,45 +236,66 @@ class WebhookDispatcher:
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(claimed)
+        # Claim again at once only if the query may have hidden due deliveries (it returned
+        # all the rows it could) or the batch was full; otherwise the next claim waits for a
+        # free slot or the poll. A claim that finds nothing costs a transaction.
+        return len(claimed), len(candidates) >= query_limit or len(picked) >= limit
 
-    async def _targets(
-        self, session: AsyncSession, endpoints: dict[str, WebhookEndpoint], ids: set[str]
+    async def _fresh_targets(
+        self, session: AsyncSession, ids: set[str], now: datetime
     ) -> dict[str, _Target]:
-        now = self.clock.now()
-        rows = await session.scalars(
-            select(WebhookSecret)
-            .where(WebhookSecret.endpoint_id.in_(ids))
-            .order_by(WebhookSecret.id.desc())
-        )
-        secrets: dict[str, list[str]] = defaultdict(list)
-        for row in rows.all():
-            if row.expires_at is not None and row.expires_at <= now:
-                continue
-            plaintext = self._plaintext.get(row.id)
-            if plaintext is None:
-                plaintext = self._plaintext[row.id] = self.box.decrypt(row.secret_encrypted)
-            secrets[row.endpoint_id].append(plaintext)
-        targets = {}
-        for endpoint_id in ids:
-            endpoint = endpoints[endpoint_id]
-            live = secrets.get(endpoint_id)
-            targets[endpoint_id] = _Target(
-                endpoint, Signer(live) if live else None, self._limiter(endpoint)
-            )
-        return targets
+        """The endpoints' targets, read again when older than ``TARGET_TTL`` (two queries,
+        at most about once a second per endpoint under load)."""
+        moment = time.monotonic()
+        cached = self._targets
+        stale = [
+            ep
+            for ep in ids
+            if (target := cached.get(ep)) is None
+            or moment - target.loaded_at >= TARGET_TTL
+            or (target.valid_until is not None and target.valid_until <= now)
+        ]
+        if stale:
+            rows = await repo.endpoint_settings(session, stale)
+            secrets: dict[str, list[str]] = defaultdict(list)
+            valid_until: dict[str, datetime] = {}
+            for secret in await repo.live_secret_rows(session, stale, now=now):
+                plaintext = self._plaintext.get(secret.id)
+                if plaintext is None:
+                    plaintext = self.box.decrypt(secret.secret_encrypted)
+                    self._plaintext[secret.id] = plaintext
+                secrets[secret.endpoint_id].append(plaintext)
+                if secret.expires_at is not None:
+                    first = valid_until.get(secret.endpoint_id)
+                    valid_until[secret.endpoint_id] = (
+                        secret.expires_at if first is None else min(first, secret.expires_at)
+                    )
+            for ep in stale:
+                cached.pop(ep, None)
+            for row in rows:
+                live = secrets.get(row.id)
+                cached[row.id] = _Target(
+                    row.id,
+                    row.url,
+                    1 if row.ordered else row.max_concurrency,
+                    Signer(live) if live else None,
+                    self._limiter(row.id, row.rate_limit),
+                    moment,
+                    valid_until.get(row.id),
+                )
+        return {ep: cached[ep] for ep in ids if ep in cached}
 
-    def _limiter(self, endpoint: WebhookEndpoint) -> AsyncLimiter | None:
-        if not endpoint.rate_limit:
+    def _limiter(self, endpoint_id: str, rate_limit: float | None) -> AsyncLimiter | None:
+        if not rate_limit:
             return None
-        key = (endpoint.id, endpoint.rate_limit)
+        key = (endpoint_id, rate_limit)
         limiter = self._limiters.get(key)
         if limiter is None:
             # A bucket of a tenth of a second's worth, so that a burst is not sent all at
             # once; but at least one request, since a request needs a whole unit of
             # capacity (below 10/s the bucket grows to one request and its period with it).
-            capacity = max(1.0, endpoint.rate_limit / 10)
-            limiter = AsyncLimiter(capacity, capacity / endpoint.rate_limit)
+            capacity = max(1.0, rate_limit / 10)
+            limiter = AsyncLimiter(capacity, capacity / rate_limit)
             self._limiters[key] = limiter
         return limiter
 
@@ -294,7 +332,7 @@ class WebhookDispatcher:
         try:
             # The session's middleware runs check_url on this URL (and on any redirect).
             async with self._session.post(
-                target.endpoint.url, data=payload, headers=headers, allow_redirects=False
+                target.url, data=payload, headers=headers, allow_redirects=False
             ) as response:
                 body = await _read_up_to(response.content, self.options.response_limit)
                 retry_after = parse_retry_after(

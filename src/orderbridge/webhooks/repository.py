@@ -14,19 +14,28 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    false,
     func,
     insert,
     literal,
     or_,
     select,
+    true,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from orderbridge.db.database import dialect_of, wake_after_commit
-from orderbridge.db.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from orderbridge.db.models import (
+    Event,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSecret,
+)
 from orderbridge.events.recorder import NewEvent
 from orderbridge.events.render import EventRecord
 
@@ -134,33 +143,85 @@ async def due_candidates(
 
     Of an ordered endpoint only the oldest unfinished delivery is a candidate: the others
     cannot go before it, and a backlog of them waiting behind a retry must not fill the
-    ``limit`` rows and hide every other endpoint's due deliveries."""
+    ``limit`` rows and hide every other endpoint's due deliveries. On PostgreSQL an
+    unordered endpoint gives at most ``max_concurrency`` rows (its slots), for the same
+    reason: one endpoint's backlog cannot hide the others', so a claim that leaves rows
+    out never has to query again at once."""
     d, e = WebhookDelivery, WebhookEndpoint
-    earlier = aliased(WebhookDelivery)
-    waits_behind = (
-        exists()
-        .where(
-            earlier.endpoint_id == d.endpoint_id,
-            earlier.id < d.id,
-            earlier.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+    if dialect_of(session) == "postgresql":
+        query = _due_per_endpoint(now, limit, busy)
+    else:
+        query = (
+            select(d.id, d.endpoint_id, e.ordered)
+            .join(e, e.id == d.endpoint_id)
+            .where(
+                d.status == DeliveryStatus.PENDING,
+                d.next_attempt_at <= now,
+                e.enabled.is_(True),
+                or_(e.ordered.is_(False), ~_waits_behind(d.id, d.endpoint_id)),
+            )
+            .order_by(d.next_attempt_at, d.id)
+            .limit(limit)
         )
-        .correlate(d)
+        if busy:
+            query = query.where(d.endpoint_id.not_in(busy))
+    return [(row[0], row[1], bool(row[2])) for row in (await session.execute(query)).all()]
+
+
+def _waits_behind(delivery_id: Any, endpoint_id: Any) -> Any:
+    earlier = aliased(WebhookDelivery)
+    return exists().where(
+        earlier.endpoint_id == endpoint_id,
+        earlier.id < delivery_id,
+        earlier.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
     )
-    query = (
-        select(d.id, d.endpoint_id, e.ordered)
-        .join(e, e.id == d.endpoint_id)
+
+
+def _due_per_endpoint(now: datetime, limit: int, busy: Sequence[str]) -> Any:
+    """PostgreSQL: each unordered endpoint's oldest due deliveries, as many as its slots,
+    through a LATERAL index scan per endpoint (the (endpoint_id, status, next_attempt_at)
+    index), plus each ordered endpoint's head when it is due."""
+    d, e = WebhookDelivery, WebhookEndpoint
+    endpoints = select(e.id, e.max_concurrency).where(e.enabled.is_(True), e.ordered.is_(False))
+    if busy:
+        endpoints = endpoints.where(e.id.not_in(busy))
+    open_endpoints = endpoints.subquery("open")
+    due = (
+        select(d.id, d.next_attempt_at)
         .where(
+            d.endpoint_id == open_endpoints.c.id,
             d.status == DeliveryStatus.PENDING,
             d.next_attempt_at <= now,
-            e.enabled.is_(True),
-            or_(e.ordered.is_(False), ~waits_behind),
         )
         .order_by(d.next_attempt_at, d.id)
-        .limit(limit)
+        .limit(open_endpoints.c.max_concurrency)
+        .lateral("due")
+    )
+    unordered = select(
+        due.c.id,
+        open_endpoints.c.id.label("endpoint_id"),
+        false().label("ordered"),
+        due.c.next_attempt_at,
+    ).select_from(open_endpoints.join(due, true()))
+    heads = (
+        select(d.id, d.endpoint_id, true().label("ordered"), d.next_attempt_at)
+        .join(e, e.id == d.endpoint_id)
+        .where(
+            e.enabled.is_(True),
+            e.ordered.is_(True),
+            d.status == DeliveryStatus.PENDING,
+            d.next_attempt_at <= now,
+            ~_waits_behind(d.id, d.endpoint_id),
+        )
     )
     if busy:
-        query = query.where(d.endpoint_id.not_in(busy))
-    return [(row[0], row[1], bool(row[2])) for row in (await session.execute(query)).all()]
+        heads = heads.where(d.endpoint_id.not_in(busy))
+    both = union_all(unordered, heads).subquery("candidates")
+    return (
+        select(both.c.id, both.c.endpoint_id, both.c.ordered)
+        .order_by(both.c.next_attempt_at, both.c.id)
+        .limit(limit)
+    )
 
 
 async def queue_heads(session: AsyncSession, endpoint_ids: Sequence[str]) -> dict[str, int]:
@@ -226,6 +287,29 @@ async def events_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, E
     events = Event.__table__
     rows = await session.execute(select(events).where(events.c.id.in_(set(ids))))
     return {row.id: cast(EventRecord, row) for row in rows.all()}
+
+
+async def endpoint_settings(session: AsyncSession, ids: Iterable[str]) -> list[Any]:
+    """What the dispatcher needs to send to these endpoints, as plain rows."""
+    e = WebhookEndpoint
+    rows = await session.execute(
+        select(e.id, e.url, e.ordered, e.max_concurrency, e.rate_limit).where(e.id.in_(set(ids)))
+    )
+    return list(rows.all())
+
+
+async def live_secret_rows(
+    session: AsyncSession, ids: Iterable[str], *, now: datetime
+) -> list[Any]:
+    """(id, endpoint_id, secret_encrypted, expires_at) of the endpoints' live secrets,
+    newest first."""
+    s = WebhookSecret
+    rows = await session.execute(
+        select(s.id, s.endpoint_id, s.secret_encrypted, s.expires_at)
+        .where(s.endpoint_id.in_(set(ids)), or_(s.expires_at.is_(None), s.expires_at > now))
+        .order_by(s.id.desc())
+    )
+    return list(rows.all())
 
 
 async def endpoints_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, WebhookEndpoint]:
