@@ -73,6 +73,8 @@ class DispatcherOptions:
 # Disabling takes effect at once (the claim query only picks enabled endpoints), and a
 # secret that expires is dropped at its expiry (the cache entry goes stale then).
 TARGET_TTL = 1.0
+# How often at most a run of successes is written to an endpoint's row.
+SUCCESS_NOTE_INTERVAL = 1.0
 
 
 @dataclass
@@ -107,6 +109,7 @@ class WebhookDispatcher:
         self._in_flight: dict[str, int] = defaultdict(int)
         self._caps: dict[str, int] = {}
         self._targets: dict[str, _Target] = {}
+        self._success_noted: dict[str, float] = {}  # endpoint id -> time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Finished] = []
         self._wakeup = asyncio.Event()
@@ -387,6 +390,22 @@ class WebhookDispatcher:
         by_endpoint: dict[str, list[Finished]] = defaultdict(list)
         for result in results:
             by_endpoint[result.delivery.endpoint_id].append(result)
+        # An endpoint whose batch all succeeded only needs last_success_at moved and
+        # failing_since cleared, without a lock or the ORM, and at most once per
+        # SUCCESS_NOTE_INTERVAL: both may lag that long behind the last success.
+        moment = time.monotonic()
+        successes: dict[str, datetime] = {}
+        for endpoint_id, outcomes in list(by_endpoint.items()):
+            if all(r.succeeded for r in outcomes):
+                del by_endpoint[endpoint_id]
+                if moment - self._success_noted.get(endpoint_id, -1e9) >= SUCCESS_NOTE_INTERVAL:
+                    successes[endpoint_id] = max(r.attempted_at for r in outcomes)
+            else:
+                self._success_noted.pop(endpoint_id, None)
+        if successes:
+            await repo.note_successes(session, successes)
+            for endpoint_id in successes:
+                self._success_noted[endpoint_id] = moment
         if not by_endpoint:
             return
         rows = await session.scalars(

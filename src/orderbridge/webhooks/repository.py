@@ -12,12 +12,14 @@ from typing import Any, cast
 from sqlalchemy import (
     Table,
     bindparam,
+    case,
     delete,
     exists,
     false,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     true,
@@ -41,6 +43,7 @@ from orderbridge.events.render import EventRecord
 
 DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = WebhookAttempt.__table__  # type: ignore[assignment]
+WEBHOOK_ENDPOINTS: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
 
 
 class DeliveryStatus:
@@ -310,6 +313,31 @@ async def live_secret_rows(
         .order_by(s.id.desc())
     )
     return list(rows.all())
+
+
+async def note_successes(session: AsyncSession, last_success: dict[str, datetime]) -> None:
+    """Endpoints that answered 2xx: ``last_success_at`` moves forward and ``failing_since``
+    is cleared, unless a failure was recorded after that success (by another worker)."""
+    e = WEBHOOK_ENDPOINTS.c
+    at = bindparam("n_at", type_=e.last_success_at.type)
+    statement = (
+        update(WEBHOOK_ENDPOINTS)
+        .where(e.id == bindparam("n_id"))
+        .values(
+            last_success_at=case(
+                (or_(e.last_success_at.is_(None), e.last_success_at < at), at),
+                else_=e.last_success_at,
+            ),
+            failing_since=case(
+                (or_(e.last_failure_at.is_(None), e.last_failure_at <= at), null()),
+                else_=e.failing_since,
+            ),
+        )
+    )
+    await session.execute(
+        statement.execution_options(synchronize_session=False),
+        [{"n_id": ep, "n_at": at_} for ep, at_ in sorted(last_success.items())],
+    )
 
 
 async def endpoints_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, WebhookEndpoint]:
