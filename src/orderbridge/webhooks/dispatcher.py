@@ -58,7 +58,7 @@ class DispatcherOptions:
     total_timeout: float = 15.0
     response_limit: int = 4096
     poll_interval: float = 0.25
-    flush_interval: float = 0.02
+    flush_interval: float = 0.1
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     attempt_retention: timedelta = timedelta(days=30)
     maintenance_interval: float = 30.0

@@ -22,6 +22,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     tuple_,
     union_all,
@@ -363,7 +364,11 @@ async def write_results(
     session: AsyncSession, results: Sequence[Finished], *, now: datetime
 ) -> set[int]:
     """Delivery rows and attempt rows of a batch, in two executemany statements. Returns the
-    ids whose lease was lost (another worker took them over): their rows are untouched."""
+    ids whose lease was lost (another worker took them over): their rows are untouched.
+
+    On PostgreSQL all of it is one statement over arrays (see ``_WRITE_RESULTS_PG``)."""
+    if dialect_of(session) == "postgresql":
+        return await _write_results_postgresql(session, results, now=now)
     d = DELIVERIES.c
     params = []
     for result in results:
@@ -427,6 +432,76 @@ async def write_results(
             ],
         )
     return lost
+
+
+# One round trip per batch, whatever its size: the delivery rows are updated from arrays
+# where the lease token still matches (the row lock makes that check atomic), and only the
+# updated ones get their attempt row. The alternative, executemany, costs the driver and
+# the server one statement per row.
+_WRITE_RESULTS_PG = text(
+    """
+WITH results AS (
+    SELECT * FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:tokens AS text[]), CAST(:statuses AS text[]),
+        CAST(:attempts AS integer[]), CAST(:next AS timestamptz[]),
+        CAST(:codes AS integer[]), CAST(:errors AS text[]), CAST(:completed AS timestamptz[]),
+        CAST(:endpoints AS text[]), CAST(:attempted AS timestamptz[]),
+        CAST(:durations AS integer[]), CAST(:bodies AS text[])
+    ) AS r(id, token, status, attempt, next, code, error, completed,
+           endpoint_id, attempted_at, duration_ms, body)
+), held AS (
+    UPDATE webhook_deliveries AS d
+    SET status = r.status, attempts = r.attempt, next_attempt_at = r.next,
+        last_status_code = r.code, last_error = r.error, lease_token = NULL,
+        lease_expires_at = NULL, updated_at = CAST(:now AS timestamptz),
+        completed_at = r.completed
+    FROM results AS r
+    WHERE d.id = r.id AND d.lease_token = r.token
+    RETURNING d.id
+)
+INSERT INTO webhook_attempts
+    (delivery_id, endpoint_id, attempt, attempted_at, duration_ms, status_code,
+     response_body, error)
+SELECT r.id, r.endpoint_id, r.attempt, r.attempted_at, r.duration_ms, r.code, r.body, r.error
+FROM results AS r JOIN held ON held.id = r.id
+RETURNING delivery_id
+"""
+)
+
+
+async def _write_results_postgresql(
+    session: AsyncSession, results: Sequence[Finished], *, now: datetime
+) -> set[int]:
+    columns: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "ids", "tokens", "statuses", "attempts", "next", "codes", "errors", "completed",
+            "endpoints", "attempted", "durations", "bodies",
+        )
+    }  # fmt: skip
+    for result in results:
+        if result.succeeded:
+            status = DeliveryStatus.SUCCEEDED
+        elif result.next_attempt_at is None:
+            status = DeliveryStatus.FAILED
+        else:
+            status = DeliveryStatus.PENDING
+        delivery = result.delivery
+        columns["ids"].append(delivery.id)
+        columns["tokens"].append(delivery.lease_token)
+        columns["statuses"].append(status)
+        columns["attempts"].append(delivery.attempts + 1)
+        columns["next"].append(result.next_attempt_at or result.attempted_at)
+        columns["codes"].append(result.status_code)
+        columns["errors"].append(result.error)
+        columns["completed"].append(None if status == DeliveryStatus.PENDING else now)
+        columns["endpoints"].append(delivery.endpoint_id)
+        columns["attempted"].append(result.attempted_at)
+        columns["durations"].append(result.duration_ms)
+        columns["bodies"].append(result.response_body)
+    rows = await session.execute(_WRITE_RESULTS_PG, {**columns, "now": now})
+    held = {row[0] for row in rows.all()}
+    return {r.delivery.id for r in results} - held
 
 
 async def _held(session: AsyncSession, results: Sequence[Finished]) -> list[int]:
