@@ -29,7 +29,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from orderbridge.db.database import dialect_of, wake_after_commit
 from orderbridge.db.models import (
@@ -45,6 +44,7 @@ from orderbridge.events.render import EventRecord
 DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
 ATTEMPTS: Table = WebhookAttempt.__table__  # type: ignore[assignment]
 WEBHOOK_ENDPOINTS: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
 
 class DeliveryStatus:
@@ -139,63 +139,55 @@ class Claimed:
     lease_token: str
 
 
-async def due_candidates(
-    session: AsyncSession, *, now: datetime, limit: int, busy: Sequence[str]
-) -> list[tuple[int, str, bool]]:
-    """(delivery id, endpoint id, endpoint ordered) of due deliveries, oldest due first,
-    skipping endpoints that are disabled or already busy in this process.
-
-    Of an ordered endpoint only the oldest unfinished delivery is a candidate: the others
-    cannot go before it, and a backlog of them waiting behind a retry must not fill the
-    ``limit`` rows and hide every other endpoint's due deliveries. On PostgreSQL an
-    unordered endpoint gives at most ``max_concurrency`` rows (its slots), for the same
-    reason: one endpoint's backlog cannot hide the others', so a claim that leaves rows
-    out never has to query again at once."""
-    d, e = WebhookDelivery, WebhookEndpoint
-    if dialect_of(session) == "postgresql":
-        query = _due_per_endpoint(now, limit, busy)
-    else:
-        query = (
-            select(d.id, d.endpoint_id, e.ordered)
-            .join(e, e.id == d.endpoint_id)
-            .where(
-                d.status == DeliveryStatus.PENDING,
-                d.next_attempt_at <= now,
-                e.enabled.is_(True),
-                or_(e.ordered.is_(False), ~_waits_behind(d.id, d.endpoint_id)),
-            )
-            .order_by(d.next_attempt_at, d.id)
-            .limit(limit)
-        )
-        if busy:
-            query = query.where(d.endpoint_id.not_in(busy))
-    return [(row[0], row[1], bool(row[2])) for row in (await session.execute(query)).all()]
-
-
 def _waits_behind(delivery_id: Any, endpoint_id: Any) -> Any:
-    earlier = aliased(WebhookDelivery)
+    earlier = DELIVERIES.alias("earlier")
     return exists().where(
-        earlier.endpoint_id == endpoint_id,
-        earlier.id < delivery_id,
-        earlier.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        earlier.c.endpoint_id == endpoint_id,
+        earlier.c.id < delivery_id,
+        earlier.c.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
     )
 
 
-def _due_per_endpoint(now: datetime, limit: int, busy: Sequence[str]) -> Any:
+# The claim's statements are built once, as Core statements with expanding parameters: a
+# claim runs many times a second, and building an ORM statement costs more than running it.
+_NOW = bindparam("now", type_=DELIVERIES.c.next_attempt_at.type)
+_BUSY = bindparam("busy", expanding=True, type_=DELIVERIES.c.endpoint_id.type)
+
+
+def _due_anywhere() -> Any:
+    """Due deliveries, oldest due first (SQLite)."""
+    d, e = DELIVERIES.c, WEBHOOK_ENDPOINTS.c
+    return (
+        select(d.id, d.endpoint_id, e.ordered)
+        .join_from(DELIVERIES, WEBHOOK_ENDPOINTS, e.id == d.endpoint_id)
+        .where(
+            d.status == DeliveryStatus.PENDING,
+            d.next_attempt_at <= _NOW,
+            e.enabled.is_(True),
+            or_(e.ordered.is_(False), ~_waits_behind(d.id, d.endpoint_id)),
+            d.endpoint_id.not_in(_BUSY),
+        )
+        .order_by(d.next_attempt_at, d.id)
+        .limit(bindparam("limit"))
+    )
+
+
+def _due_per_endpoint() -> Any:
     """PostgreSQL: each unordered endpoint's oldest due deliveries, as many as its slots,
     through a LATERAL index scan per endpoint (the (endpoint_id, status, next_attempt_at)
     index), plus each ordered endpoint's head when it is due."""
-    d, e = WebhookDelivery, WebhookEndpoint
-    endpoints = select(e.id, e.max_concurrency).where(e.enabled.is_(True), e.ordered.is_(False))
-    if busy:
-        endpoints = endpoints.where(e.id.not_in(busy))
-    open_endpoints = endpoints.subquery("open")
+    d, e = DELIVERIES.c, WEBHOOK_ENDPOINTS.c
+    open_endpoints = (
+        select(e.id, e.max_concurrency)
+        .where(e.enabled.is_(True), e.ordered.is_(False), e.id.not_in(_BUSY))
+        .subquery("open")
+    )
     due = (
         select(d.id, d.next_attempt_at)
         .where(
             d.endpoint_id == open_endpoints.c.id,
             d.status == DeliveryStatus.PENDING,
-            d.next_attempt_at <= now,
+            d.next_attempt_at <= _NOW,
         )
         .order_by(d.next_attempt_at, d.id)
         .limit(open_endpoints.c.max_concurrency)
@@ -209,36 +201,80 @@ def _due_per_endpoint(now: datetime, limit: int, busy: Sequence[str]) -> Any:
     ).select_from(open_endpoints.join(due, true()))
     heads = (
         select(d.id, d.endpoint_id, true().label("ordered"), d.next_attempt_at)
-        .join(e, e.id == d.endpoint_id)
+        .join_from(DELIVERIES, WEBHOOK_ENDPOINTS, e.id == d.endpoint_id)
         .where(
             e.enabled.is_(True),
             e.ordered.is_(True),
             d.status == DeliveryStatus.PENDING,
-            d.next_attempt_at <= now,
+            d.next_attempt_at <= _NOW,
             ~_waits_behind(d.id, d.endpoint_id),
+            d.endpoint_id.not_in(_BUSY),
         )
     )
-    if busy:
-        heads = heads.where(d.endpoint_id.not_in(busy))
     both = union_all(unordered, heads).subquery("candidates")
     return (
         select(both.c.id, both.c.endpoint_id, both.c.ordered)
         .order_by(both.c.next_attempt_at, both.c.id)
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
+
+
+def _lease_statement(skip_locked: bool) -> Any:
+    d = DELIVERIES.c
+    lockable = select(d.id).where(
+        d.id.in_(bindparam("ids", expanding=True)), d.status == DeliveryStatus.PENDING
+    )
+    if skip_locked:
+        lockable = lockable.with_for_update(skip_locked=True)
+    return (
+        update(DELIVERIES)
+        .where(d.id.in_(lockable.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.SENDING,
+            lease_token=bindparam("token"),
+            lease_expires_at=bindparam("until"),
+            updated_at=bindparam("now"),
+        )
+        .returning(d.id, d.endpoint_id, d.event_id, d.attempts)
+    )
+
+
+_DUE = {"postgresql": _due_per_endpoint(), "sqlite": _due_anywhere()}
+_LEASE = {"postgresql": _lease_statement(True), "sqlite": _lease_statement(False)}
+_QUEUE_HEADS = (
+    select(DELIVERIES.c.endpoint_id, func.min(DELIVERIES.c.id))
+    .where(
+        DELIVERIES.c.endpoint_id.in_(bindparam("endpoints", expanding=True)),
+        DELIVERIES.c.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+    )
+    .group_by(DELIVERIES.c.endpoint_id)
+)
+_EVENTS = select(EVENTS).where(EVENTS.c.id.in_(bindparam("ids", expanding=True)))
+
+
+async def due_candidates(
+    session: AsyncSession, *, now: datetime, limit: int, busy: Sequence[str]
+) -> list[tuple[int, str, bool]]:
+    """(delivery id, endpoint id, endpoint ordered) of due deliveries, oldest due first,
+    skipping endpoints that are disabled or already busy in this process.
+
+    Of an ordered endpoint only the oldest unfinished delivery is a candidate: the others
+    cannot go before it, and a backlog of them waiting behind a retry must not fill the
+    ``limit`` rows and hide every other endpoint's due deliveries. On PostgreSQL an
+    unordered endpoint gives at most ``max_concurrency`` rows (its slots), for the same
+    reason: one endpoint's backlog cannot hide the others', so a claim that leaves rows
+    out never has to query again at once."""
+    connection = await session.connection()
+    rows = await connection.execute(
+        _DUE[dialect_of(session)], {"now": now, "limit": limit, "busy": list(busy)}
+    )
+    return [(row[0], row[1], bool(row[2])) for row in rows.all()]
 
 
 async def queue_heads(session: AsyncSession, endpoint_ids: Sequence[str]) -> dict[str, int]:
     """For ordered endpoints: the oldest delivery not yet finished, which alone may go."""
-    d = WebhookDelivery
-    rows = await session.execute(
-        select(d.endpoint_id, func.min(d.id))
-        .where(
-            d.endpoint_id.in_(endpoint_ids),
-            d.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
-        )
-        .group_by(d.endpoint_id)
-    )
+    connection = await session.connection()
+    rows = await connection.execute(_QUEUE_HEADS, {"endpoints": list(endpoint_ids)})
     return {row[0]: row[1] for row in rows.all()}
 
 
@@ -249,21 +285,11 @@ async def lease(
     skipped (PostgreSQL) or impossible (SQLite's single writer)."""
     if not ids:
         return []
-    d = WebhookDelivery
-    lockable = select(d.id).where(d.id.in_(ids), d.status == DeliveryStatus.PENDING)
-    if dialect_of(session) == "postgresql":
-        lockable = lockable.with_for_update(skip_locked=True)
     token = random_secrets.token_hex(16)
-    rows = await session.execute(
-        update(d)
-        .where(d.id.in_(lockable.scalar_subquery()))
-        .values(
-            status=DeliveryStatus.SENDING,
-            lease_token=token,
-            lease_expires_at=now + lease_for,
-            updated_at=now,
-        )
-        .returning(d.id, d.endpoint_id, d.event_id, d.attempts)
+    connection = await session.connection()
+    rows = await connection.execute(
+        _LEASE[dialect_of(session)],
+        {"ids": list(ids), "token": token, "until": now + lease_for, "now": now},
     )
     return [Claimed(r[0], r[1], r[2], r[3], token) for r in rows.all()]
 
@@ -288,8 +314,8 @@ async def release_expired(session: AsyncSession, *, now: datetime) -> int:
 
 async def events_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, EventRecord]:
     """Events as plain rows: the dispatcher renders hundreds a second and needs no ORM."""
-    events = Event.__table__
-    rows = await session.execute(select(events).where(events.c.id.in_(set(ids))))
+    connection = await session.connection()
+    rows = await connection.execute(_EVENTS, {"ids": list(set(ids))})
     return {row.id: cast(EventRecord, row) for row in rows.all()}
 
 
