@@ -202,8 +202,10 @@ class WebhookDispatcher:
             await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
             return 0, True
         limit = min(room, self.options.batch_size)
-        query_limit = 4 * limit
         now = self.clock.now()
+        if self.db.is_postgres:
+            return await self._claim_in_one_statement(limit, now)
+        query_limit = 4 * limit
         async with self.db.transaction() as session:
             targets_needed: dict[str, int] = {}
             # Endpoints with every slot taken are left out of the query itself, so that a
@@ -232,17 +234,40 @@ class WebhookDispatcher:
             if not claimed:
                 return 0, False
             events = await repo.events_by_id(session, {c.event_id for c in claimed})
-        for delivery in claimed:
-            self._in_flight[delivery.endpoint_id] += 1
-            task = asyncio.create_task(
-                self._send(delivery, targets[delivery.endpoint_id], events[delivery.event_id])
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._start([(c, events[c.event_id]) for c in claimed], targets)
         # Claim again at once only if the query may have hidden due deliveries (it returned
         # all the rows it could) or the batch was full; otherwise the next claim waits for a
         # free slot or the poll. A claim that finds nothing costs a transaction.
         return len(claimed), len(candidates) >= query_limit or len(picked) >= limit
+
+    async def _claim_in_one_statement(self, limit: int, now: datetime) -> tuple[int, bool]:
+        async with self.db.transaction() as session:
+            claimed = await repo.claim_due_postgresql(
+                session,
+                now=now,
+                limit=limit,
+                in_flight=self._in_flight,
+                lease_for=self.options.lease,
+            )
+            if not claimed:
+                return 0, False
+            targets = await self._fresh_targets(session, {c.endpoint_id for c, _ in claimed}, now)
+        for target in targets.values():
+            self._caps[target.id] = target.cap
+        self._start(claimed, targets)
+        return len(claimed), len(claimed) >= limit
+
+    def _start(
+        self, claimed: Sequence[tuple[Claimed, EventRecord]], targets: dict[str, _Target]
+    ) -> None:
+        for delivery, event in claimed:
+            target = targets.get(delivery.endpoint_id)
+            if target is None:  # deleted meanwhile, its deliveries with it
+                continue
+            self._in_flight[delivery.endpoint_id] += 1
+            task = asyncio.create_task(self._send(delivery, target, event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _fresh_targets(
         self, session: AsyncSession, ids: set[str], now: datetime

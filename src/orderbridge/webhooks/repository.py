@@ -10,9 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
     Table,
     bindparam,
     case,
+    column,
     delete,
     exists,
     false,
@@ -250,6 +254,103 @@ _QUEUE_HEADS = (
     .group_by(DELIVERIES.c.endpoint_id)
 )
 _EVENTS = select(EVENTS).where(EVENTS.c.id.in_(bindparam("ids", expanding=True)))
+
+
+# PostgreSQL: the whole claim in one statement. Each unordered endpoint offers its oldest
+# due deliveries, as many as its free slots (its live max_concurrency less what this
+# process has in flight), through a LATERAL index scan per endpoint; each ordered endpoint
+# its head when that is due and nothing before it is unfinished. The oldest ``limit`` of
+# those are locked (skipping other workers' picks), leased, and returned with their event.
+_CLAIM_PG = text(
+    """
+WITH flying AS (
+    SELECT * FROM unnest(CAST(:flying_ids AS text[]), CAST(:flying_counts AS integer[]))
+        AS f(endpoint_id, n)
+), open AS (
+    SELECT e.id, e.max_concurrency - COALESCE(f.n, 0) AS free
+    FROM webhook_endpoints AS e LEFT JOIN flying AS f ON f.endpoint_id = e.id
+    WHERE e.enabled AND NOT e.ordered AND e.max_concurrency > COALESCE(f.n, 0)
+), candidates AS (
+    SELECT due.id, due.next_attempt_at FROM open CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM webhook_deliveries AS d
+        WHERE d.endpoint_id = open.id AND d.status = 'pending' AND d.next_attempt_at <= :now
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT open.free
+    ) AS due
+    UNION ALL
+    SELECT d.id, d.next_attempt_at
+    FROM webhook_deliveries AS d JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
+    WHERE e.enabled AND e.ordered AND d.status = 'pending' AND d.next_attempt_at <= :now
+        AND NOT EXISTS (
+            SELECT 1 FROM webhook_deliveries AS earlier
+            WHERE earlier.endpoint_id = d.endpoint_id AND earlier.id < d.id
+                AND earlier.status IN ('pending', 'sending')
+        )
+    ORDER BY next_attempt_at, id
+    LIMIT :limit
+), locked AS (
+    SELECT d.id FROM webhook_deliveries AS d
+    WHERE d.id IN (SELECT id FROM candidates) AND d.status = 'pending'
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE webhook_deliveries AS d
+    SET status = 'sending', lease_token = :token, lease_expires_at = :until, updated_at = :now
+    FROM locked WHERE d.id = locked.id
+    RETURNING d.id, d.endpoint_id, d.event_id, d.attempts
+)
+SELECT leased.id AS delivery_id, leased.endpoint_id AS delivery_endpoint_id,
+    leased.attempts AS delivery_attempts, ev.id, ev.txid, ev.pos, ev.store_id, ev.order_id,
+    ev.name, ev.occurred_at, ev.entity_id, ev.external_order_id, ev.external_order_number
+FROM leased JOIN events AS ev ON ev.id = leased.event_id
+ORDER BY leased.id
+"""
+).columns(
+    column("delivery_id", BigInteger()),
+    column("delivery_endpoint_id", String()),
+    column("delivery_attempts", Integer()),
+    *(
+        EVENTS.c[name]
+        for name in (
+            "id", "txid", "pos", "store_id", "order_id", "name", "occurred_at", "entity_id",
+            "external_order_id", "external_order_number",
+        )
+    ),
+)  # fmt: skip
+
+
+async def claim_due_postgresql(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    in_flight: dict[str, int],
+    lease_for: timedelta,
+) -> list[tuple[Claimed, EventRecord]]:
+    """Claim up to ``limit`` due deliveries in one statement (PostgreSQL only), with the
+    same choice as ``due_candidates`` followed by ``lease``: per-endpoint slots, ordered
+    endpoints one at a time, other workers' picks skipped."""
+    token = random_secrets.token_hex(16)
+    flying = [(ep, n) for ep, n in in_flight.items() if n > 0]
+    rows = await (await session.connection()).execute(
+        _CLAIM_PG,
+        {
+            "flying_ids": [ep for ep, _ in flying],
+            "flying_counts": [n for _, n in flying],
+            "now": now,
+            "limit": limit,
+            "token": token,
+            "until": now + lease_for,
+        },
+    )
+    return [
+        (
+            Claimed(
+                row.delivery_id, row.delivery_endpoint_id, row.id, row.delivery_attempts, token
+            ),
+            cast(EventRecord, row),
+        )
+        for row in rows.all()
+    ]
 
 
 async def due_candidates(
