@@ -9,6 +9,12 @@ delivery in flight. Limits (concurrency, rate) hold per dispatcher process.
 Durability: a claimed delivery is ``sending`` under a lease. A dispatcher that dies leaves
 the lease to expire; the delivery goes back to ``pending`` and is sent again with the same
 ``webhook-id`` (at least once). A dispatcher whose lease was taken over writes nothing.
+
+Freshness: an endpoint's URL, limits and signing secrets are cached for ``TARGET_TTL``
+(1 s), so a rotation or an edit takes effect within a second; disabling takes effect at
+once, and an expiring secret stops signing at its expiry. Under a run of successes, an
+endpoint's ``last_success_at`` (and the clearing of ``failing_since``) is written at most
+once per ``SUCCESS_NOTE_INTERVAL`` (1 s); failures are written with every batch.
 """
 
 from __future__ import annotations
