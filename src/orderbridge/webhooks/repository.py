@@ -19,7 +19,6 @@ from sqlalchemy import (
     column,
     delete,
     exists,
-    false,
     func,
     insert,
     literal,
@@ -27,9 +26,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     tuple_,
-    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -176,53 +173,6 @@ def _due_anywhere() -> Any:
     )
 
 
-def _due_per_endpoint() -> Any:
-    """PostgreSQL: each unordered endpoint's oldest due deliveries, as many as its slots,
-    through a LATERAL index scan per endpoint (the (endpoint_id, status, next_attempt_at)
-    index), plus each ordered endpoint's head when it is due."""
-    d, e = DELIVERIES.c, WEBHOOK_ENDPOINTS.c
-    open_endpoints = (
-        select(e.id, e.max_concurrency)
-        .where(e.enabled.is_(True), e.ordered.is_(False), e.id.not_in(_BUSY))
-        .subquery("open")
-    )
-    due = (
-        select(d.id, d.next_attempt_at)
-        .where(
-            d.endpoint_id == open_endpoints.c.id,
-            d.status == DeliveryStatus.PENDING,
-            d.next_attempt_at <= _NOW,
-        )
-        .order_by(d.next_attempt_at, d.id)
-        .limit(open_endpoints.c.max_concurrency)
-        .lateral("due")
-    )
-    unordered = select(
-        due.c.id,
-        open_endpoints.c.id.label("endpoint_id"),
-        false().label("ordered"),
-        due.c.next_attempt_at,
-    ).select_from(open_endpoints.join(due, true()))
-    heads = (
-        select(d.id, d.endpoint_id, true().label("ordered"), d.next_attempt_at)
-        .join_from(DELIVERIES, WEBHOOK_ENDPOINTS, e.id == d.endpoint_id)
-        .where(
-            e.enabled.is_(True),
-            e.ordered.is_(True),
-            d.status == DeliveryStatus.PENDING,
-            d.next_attempt_at <= _NOW,
-            ~_waits_behind(d.id, d.endpoint_id),
-            d.endpoint_id.not_in(_BUSY),
-        )
-    )
-    both = union_all(unordered, heads).subquery("candidates")
-    return (
-        select(both.c.id, both.c.endpoint_id, both.c.ordered)
-        .order_by(both.c.next_attempt_at, both.c.id)
-        .limit(bindparam("limit"))
-    )
-
-
 def _lease_statement(skip_locked: bool) -> Any:
     d = DELIVERIES.c
     lockable = select(d.id).where(
@@ -243,7 +193,7 @@ def _lease_statement(skip_locked: bool) -> Any:
     )
 
 
-_DUE = {"postgresql": _due_per_endpoint(), "sqlite": _due_anywhere()}
+_DUE = _due_anywhere()
 _LEASE = {"postgresql": _lease_statement(True), "sqlite": _lease_statement(False)}
 _QUEUE_HEADS = (
     select(DELIVERIES.c.endpoint_id, func.min(DELIVERIES.c.id))
@@ -361,14 +311,10 @@ async def due_candidates(
 
     Of an ordered endpoint only the oldest unfinished delivery is a candidate: the others
     cannot go before it, and a backlog of them waiting behind a retry must not fill the
-    ``limit`` rows and hide every other endpoint's due deliveries. On PostgreSQL an
-    unordered endpoint gives at most ``max_concurrency`` rows (its slots), for the same
-    reason: one endpoint's backlog cannot hide the others', so a claim that leaves rows
-    out never has to query again at once."""
+    ``limit`` rows and hide every other endpoint's due deliveries. (PostgreSQL claims with
+    ``claim_due_postgresql`` instead, which also caps each endpoint at its free slots.)"""
     connection = await session.connection()
-    rows = await connection.execute(
-        _DUE[dialect_of(session)], {"now": now, "limit": limit, "busy": list(busy)}
-    )
+    rows = await connection.execute(_DUE, {"now": now, "limit": limit, "busy": list(busy)})
     return [(row[0], row[1], bool(row[2])) for row in rows.all()]
 
 
