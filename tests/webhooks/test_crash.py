@@ -13,7 +13,7 @@ import pytest
 
 from orderbridge.clock import FrozenClock
 from orderbridge.settings import Settings
-from orderbridge.webhooks import repository
+from orderbridge.webhooks import claims
 from tests.conftest import Api
 from tests.webhooks.helpers import (
     attempts,
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def release_expired(api: Api) -> int:
     async with api.container.db.transaction() as session:
-        return await repository.release_expired(session, now=api.container.clock.now())
+        return await claims.release_expired(session, now=api.container.clock.now())
 
 
 async def test_a_dispatcher_killed_mid_delivery_loses_nothing(

@@ -41,14 +41,15 @@ from orderbridge.db.models import WebhookEndpoint
 from orderbridge.events.render import EventRecord, render_event
 from orderbridge.outbound.guard import OutboundPolicy, find_unsafe_target, open_session
 from orderbridge.outbound.signing import Signer
+from orderbridge.webhooks import claims
 from orderbridge.webhooks import repository as repo
+from orderbridge.webhooks.claims import Claimed, Finished
 from orderbridge.webhooks.policy import (
     AttemptOutcome,
     AttemptResult,
     RetryPolicy,
     parse_retry_after,
 )
-from orderbridge.webhooks.repository import Claimed, Finished
 from orderbridge.webhooks.service import WebhookService
 
 log = logging.getLogger("orderbridge.webhooks")
@@ -193,8 +194,10 @@ class WebhookDispatcher:
         self._last_maintenance = time.monotonic()
         now = self.clock.now()
         async with self.db.transaction() as session:
-            released = await repo.release_expired(session, now=now)
-            pruned = await repo.prune_attempts(session, before=now - self.options.attempt_retention)
+            released = await claims.release_expired(session, now=now)
+            pruned = await claims.prune_attempts(
+                session, before=now - self.options.attempt_retention
+            )
         if released or pruned:
             log.info("released %s expired deliveries, pruned %s old attempts", released, pruned)
 
@@ -217,12 +220,12 @@ class WebhookDispatcher:
             # Endpoints with every slot taken are left out of the query itself, so that a
             # slow endpoint's backlog cannot crowd the others out of the candidates.
             busy = [ep for ep, n in self._in_flight.items() if n >= self._caps.get(ep, 1)]
-            candidates = await repo.due_candidates(session, now=now, limit=query_limit, busy=busy)
+            candidates = await claims.due_candidates(session, now=now, limit=query_limit, busy=busy)
             if not candidates:
                 return 0, False
             targets = await self._fresh_targets(session, {c[1] for c in candidates}, now)
             ordered = {ep for _, ep, is_ordered in candidates if is_ordered}
-            heads = await repo.queue_heads(session, list(ordered)) if ordered else {}
+            heads = await claims.queue_heads(session, list(ordered)) if ordered else {}
             picked: list[int] = []
             for delivery_id, endpoint_id, is_ordered in candidates:
                 target = targets.get(endpoint_id)
@@ -236,7 +239,7 @@ class WebhookDispatcher:
                 picked.append(delivery_id)
                 if len(picked) >= limit:
                     break
-            claimed = await repo.lease(session, picked, now=now, lease_for=self.options.lease)
+            claimed = await claims.lease(session, picked, now=now, lease_for=self.options.lease)
             if not claimed:
                 return 0, False
             events = await repo.events_by_id(session, {c.event_id for c in claimed})
@@ -248,7 +251,7 @@ class WebhookDispatcher:
 
     async def _claim_in_one_statement(self, limit: int, now: datetime) -> tuple[int, bool]:
         async with self.db.transaction() as session:
-            claimed = await repo.claim_due_postgresql(
+            claimed = await claims.claim_due_postgresql(
                 session,
                 now=now,
                 limit=limit,
@@ -290,10 +293,10 @@ class WebhookDispatcher:
             or (target.valid_until is not None and target.valid_until <= now)
         ]
         if stale:
-            rows = await repo.endpoint_settings(session, stale)
+            rows = await claims.endpoint_settings(session, stale)
             secrets: dict[str, list[str]] = defaultdict(list)
             valid_until: dict[str, datetime] = {}
-            for secret in await repo.live_secret_rows(session, stale, now=now):
+            for secret in await claims.live_secret_rows(session, stale, now=now):
                 plaintext = self._plaintext.get(secret.id)
                 if plaintext is None:
                     plaintext = self.box.decrypt(secret.secret_encrypted)
@@ -409,7 +412,7 @@ class WebhookDispatcher:
         batch, self._results = self._results, []
         now = self.clock.now()
         async with self.db.transaction() as session:
-            lost = await repo.write_results(session, batch, now=now)
+            lost = await claims.write_results(session, batch, now=now)
             if lost:
                 log.warning("%s deliveries were taken over by another dispatcher", len(lost))
             await self._update_endpoints(
@@ -435,7 +438,7 @@ class WebhookDispatcher:
             else:
                 self._success_noted.pop(endpoint_id, None)
         if successes:
-            await repo.note_successes(session, successes)
+            await claims.note_successes(session, successes)
             for endpoint_id in successes:
                 self._success_noted[endpoint_id] = moment
         if not by_endpoint:

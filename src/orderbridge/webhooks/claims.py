@@ -1,0 +1,498 @@
+"""The dispatcher's delivery queue: claiming due deliveries fairly under a lease, writing
+attempt results in batches fenced by the lease token, releasing expired leases, pruning
+old attempts. The few statements that PostgreSQL can do in one round trip are raw SQL
+here; SQLite, a single writer, takes the portable path."""
+
+from __future__ import annotations
+
+import secrets as random_secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    bindparam,
+    case,
+    column,
+    delete,
+    exists,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbridge.db.database import dialect_of
+from orderbridge.db.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSecret,
+)
+from orderbridge.events.render import EventRecord
+from orderbridge.webhooks.repository import (
+    ATTEMPTS,
+    DELIVERIES,
+    EVENTS,
+    WEBHOOK_ENDPOINTS,
+    DeliveryStatus,
+)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    endpoint_id: str
+    event_id: int
+    attempts: int  # before this attempt
+    lease_token: str
+
+
+def _waits_behind(delivery_id: Any, endpoint_id: Any) -> Any:
+    earlier = DELIVERIES.alias("earlier")
+    return exists().where(
+        earlier.c.endpoint_id == endpoint_id,
+        earlier.c.id < delivery_id,
+        earlier.c.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+    )
+
+
+# The claim's statements are built once, as Core statements with expanding parameters: a
+# claim runs many times a second, and building an ORM statement costs more than running it.
+_NOW = bindparam("now", type_=DELIVERIES.c.next_attempt_at.type)
+_BUSY = bindparam("busy", expanding=True, type_=DELIVERIES.c.endpoint_id.type)
+
+
+def _due_anywhere() -> Any:
+    """Due deliveries, oldest due first (SQLite)."""
+    d, e = DELIVERIES.c, WEBHOOK_ENDPOINTS.c
+    return (
+        select(d.id, d.endpoint_id, e.ordered)
+        .join_from(DELIVERIES, WEBHOOK_ENDPOINTS, e.id == d.endpoint_id)
+        .where(
+            d.status == DeliveryStatus.PENDING,
+            d.next_attempt_at <= _NOW,
+            e.enabled.is_(True),
+            or_(e.ordered.is_(False), ~_waits_behind(d.id, d.endpoint_id)),
+            d.endpoint_id.not_in(_BUSY),
+        )
+        .order_by(d.next_attempt_at, d.id)
+        .limit(bindparam("limit"))
+    )
+
+
+def _lease_statement(skip_locked: bool) -> Any:
+    d = DELIVERIES.c
+    lockable = select(d.id).where(
+        d.id.in_(bindparam("ids", expanding=True)), d.status == DeliveryStatus.PENDING
+    )
+    if skip_locked:
+        lockable = lockable.with_for_update(skip_locked=True)
+    return (
+        update(DELIVERIES)
+        .where(d.id.in_(lockable.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.SENDING,
+            lease_token=bindparam("token"),
+            lease_expires_at=bindparam("until"),
+            updated_at=bindparam("now"),
+        )
+        .returning(d.id, d.endpoint_id, d.event_id, d.attempts)
+    )
+
+
+_DUE = _due_anywhere()
+_LEASE = {"postgresql": _lease_statement(True), "sqlite": _lease_statement(False)}
+_QUEUE_HEADS = (
+    select(DELIVERIES.c.endpoint_id, func.min(DELIVERIES.c.id))
+    .where(
+        DELIVERIES.c.endpoint_id.in_(bindparam("endpoints", expanding=True)),
+        DELIVERIES.c.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+    )
+    .group_by(DELIVERIES.c.endpoint_id)
+)
+
+
+# PostgreSQL: the whole claim in one statement. Each unordered endpoint offers its oldest
+# due deliveries, as many as its free slots (its live max_concurrency less what this
+# process has in flight), through a LATERAL index scan per endpoint; each ordered endpoint
+# its head when that is due and nothing before it is unfinished. The oldest ``limit`` of
+# those are locked (skipping other workers' picks), leased, and returned with their event.
+_CLAIM_PG = text(
+    """
+WITH flying AS (
+    SELECT * FROM unnest(CAST(:flying_ids AS text[]), CAST(:flying_counts AS integer[]))
+        AS f(endpoint_id, n)
+), open AS (
+    SELECT e.id, e.max_concurrency - COALESCE(f.n, 0) AS free
+    FROM webhook_endpoints AS e LEFT JOIN flying AS f ON f.endpoint_id = e.id
+    WHERE e.enabled AND NOT e.ordered AND e.max_concurrency > COALESCE(f.n, 0)
+), candidates AS (
+    SELECT due.id, due.next_attempt_at FROM open CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM webhook_deliveries AS d
+        WHERE d.endpoint_id = open.id AND d.status = 'pending' AND d.next_attempt_at <= :now
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT open.free
+    ) AS due
+    UNION ALL
+    SELECT d.id, d.next_attempt_at
+    FROM webhook_deliveries AS d JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
+    WHERE e.enabled AND e.ordered AND d.status = 'pending' AND d.next_attempt_at <= :now
+        AND NOT EXISTS (
+            SELECT 1 FROM webhook_deliveries AS earlier
+            WHERE earlier.endpoint_id = d.endpoint_id AND earlier.id < d.id
+                AND earlier.status IN ('pending', 'sending')
+        )
+    ORDER BY next_attempt_at, id
+    LIMIT :limit
+), locked AS (
+    SELECT d.id FROM webhook_deliveries AS d
+    WHERE d.id IN (SELECT id FROM candidates) AND d.status = 'pending'
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE webhook_deliveries AS d
+    SET status = 'sending', lease_token = :token, lease_expires_at = :until, updated_at = :now
+    FROM locked WHERE d.id = locked.id
+    RETURNING d.id, d.endpoint_id, d.event_id, d.attempts
+)
+SELECT leased.id AS delivery_id, leased.endpoint_id AS delivery_endpoint_id,
+    leased.attempts AS delivery_attempts, ev.id, ev.txid, ev.pos, ev.store_id, ev.order_id,
+    ev.name, ev.occurred_at, ev.entity_id, ev.external_order_id, ev.external_order_number
+FROM leased JOIN events AS ev ON ev.id = leased.event_id
+ORDER BY leased.id
+"""
+).columns(
+    column("delivery_id", BigInteger()),
+    column("delivery_endpoint_id", String()),
+    column("delivery_attempts", Integer()),
+    *(
+        EVENTS.c[name]
+        for name in (
+            "id", "txid", "pos", "store_id", "order_id", "name", "occurred_at", "entity_id",
+            "external_order_id", "external_order_number",
+        )
+    ),
+)  # fmt: skip
+
+
+async def claim_due_postgresql(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    in_flight: dict[str, int],
+    lease_for: timedelta,
+) -> list[tuple[Claimed, EventRecord]]:
+    """Claim up to ``limit`` due deliveries in one statement (PostgreSQL only), with the
+    same choice as ``due_candidates`` followed by ``lease``: per-endpoint slots, ordered
+    endpoints one at a time, other workers' picks skipped."""
+    token = random_secrets.token_hex(16)
+    flying = [(ep, n) for ep, n in in_flight.items() if n > 0]
+    rows = await (await session.connection()).execute(
+        _CLAIM_PG,
+        {
+            "flying_ids": [ep for ep, _ in flying],
+            "flying_counts": [n for _, n in flying],
+            "now": now,
+            "limit": limit,
+            "token": token,
+            "until": now + lease_for,
+        },
+    )
+    return [
+        (
+            Claimed(
+                row.delivery_id, row.delivery_endpoint_id, row.id, row.delivery_attempts, token
+            ),
+            cast(EventRecord, row),
+        )
+        for row in rows.all()
+    ]
+
+
+async def due_candidates(
+    session: AsyncSession, *, now: datetime, limit: int, busy: Sequence[str]
+) -> list[tuple[int, str, bool]]:
+    """(delivery id, endpoint id, endpoint ordered) of due deliveries, oldest due first,
+    skipping endpoints that are disabled or already busy in this process.
+
+    Of an ordered endpoint only the oldest unfinished delivery is a candidate: the others
+    cannot go before it, and a backlog of them waiting behind a retry must not fill the
+    ``limit`` rows and hide every other endpoint's due deliveries. (PostgreSQL claims with
+    ``claim_due_postgresql`` instead, which also caps each endpoint at its free slots.)"""
+    connection = await session.connection()
+    rows = await connection.execute(_DUE, {"now": now, "limit": limit, "busy": list(busy)})
+    return [(row[0], row[1], bool(row[2])) for row in rows.all()]
+
+
+async def queue_heads(session: AsyncSession, endpoint_ids: Sequence[str]) -> dict[str, int]:
+    """For ordered endpoints: the oldest delivery not yet finished, which alone may go."""
+    connection = await session.connection()
+    rows = await connection.execute(_QUEUE_HEADS, {"endpoints": list(endpoint_ids)})
+    return {row[0]: row[1] for row in rows.all()}
+
+
+async def lease(
+    session: AsyncSession, ids: Sequence[int], *, now: datetime, lease_for: timedelta
+) -> list[Claimed]:
+    """Mark the picked deliveries as sending under a fresh lease; other workers' picks are
+    skipped (PostgreSQL) or impossible (SQLite's single writer)."""
+    if not ids:
+        return []
+    token = random_secrets.token_hex(16)
+    connection = await session.connection()
+    rows = await connection.execute(
+        _LEASE[dialect_of(session)],
+        {"ids": list(ids), "token": token, "until": now + lease_for, "now": now},
+    )
+    return [Claimed(r[0], r[1], r[2], r[3], token) for r in rows.all()]
+
+
+async def release_expired(session: AsyncSession, *, now: datetime) -> int:
+    """Deliveries whose worker died mid-send go back to pending (they will be sent again:
+    at least once, with the same webhook-id)."""
+    d = WebhookDelivery
+    result = await session.execute(
+        update(d)
+        .where(d.status == DeliveryStatus.SENDING, d.lease_expires_at < now)
+        .values(
+            status=DeliveryStatus.PENDING,
+            lease_token=None,
+            lease_expires_at=None,
+            next_attempt_at=now,
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def endpoint_settings(session: AsyncSession, ids: Iterable[str]) -> list[Any]:
+    """What the dispatcher needs to send to these endpoints, as plain rows."""
+    e = WebhookEndpoint
+    rows = await session.execute(
+        select(e.id, e.url, e.ordered, e.max_concurrency, e.rate_limit).where(e.id.in_(set(ids)))
+    )
+    return list(rows.all())
+
+
+async def live_secret_rows(
+    session: AsyncSession, ids: Iterable[str], *, now: datetime
+) -> list[Any]:
+    """(id, endpoint_id, secret_encrypted, expires_at) of the endpoints' live secrets,
+    newest first."""
+    s = WebhookSecret
+    rows = await session.execute(
+        select(s.id, s.endpoint_id, s.secret_encrypted, s.expires_at)
+        .where(s.endpoint_id.in_(set(ids)), or_(s.expires_at.is_(None), s.expires_at > now))
+        .order_by(s.id.desc())
+    )
+    return list(rows.all())
+
+
+async def note_successes(session: AsyncSession, last_success: dict[str, datetime]) -> None:
+    """Endpoints that answered 2xx: ``last_success_at`` moves forward and ``failing_since``
+    is cleared, unless a failure was recorded after that success (by another worker)."""
+    e = WEBHOOK_ENDPOINTS.c
+    at = bindparam("n_at", type_=e.last_success_at.type)
+    statement = (
+        update(WEBHOOK_ENDPOINTS)
+        .where(e.id == bindparam("n_id"))
+        .values(
+            last_success_at=case(
+                (or_(e.last_success_at.is_(None), e.last_success_at < at), at),
+                else_=e.last_success_at,
+            ),
+            failing_since=case(
+                (or_(e.last_failure_at.is_(None), e.last_failure_at <= at), null()),
+                else_=e.failing_since,
+            ),
+        )
+    )
+    await session.execute(
+        statement.execution_options(synchronize_session=False),
+        [{"n_id": ep, "n_at": at_} for ep, at_ in sorted(last_success.items())],
+    )
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The result of one attempt, to be written with its batch."""
+
+    delivery: Claimed
+    attempted_at: datetime
+    duration_ms: int
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    next_attempt_at: datetime | None  # None: no retry (succeeded, gone, or given up)
+    succeeded: bool
+
+
+async def write_results(
+    session: AsyncSession, results: Sequence[Finished], *, now: datetime
+) -> set[int]:
+    """Delivery rows and attempt rows of a batch, in two executemany statements. Returns the
+    ids whose lease was lost (another worker took them over): their rows are untouched.
+
+    On PostgreSQL all of it is one statement over arrays (see ``_WRITE_RESULTS_PG``)."""
+    if dialect_of(session) == "postgresql":
+        return await _write_results_postgresql(session, results, now=now)
+    d = DELIVERIES.c
+    params = []
+    for result in results:
+        if result.succeeded:
+            status = DeliveryStatus.SUCCEEDED
+        elif result.next_attempt_at is None:
+            status = DeliveryStatus.FAILED
+        else:
+            status = DeliveryStatus.PENDING
+        params.append(
+            {
+                "b_id": result.delivery.id,
+                "b_token": result.delivery.lease_token,
+                "b_status": status,
+                "b_attempts": result.delivery.attempts + 1,
+                "b_next": result.next_attempt_at or result.attempted_at,
+                "b_code": result.status_code,
+                "b_error": result.error,
+                "b_updated": now,
+                "b_completed": now
+                if status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
+                else None,
+            }
+        )
+    statement = (
+        update(DELIVERIES)
+        .where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"),
+            last_status_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            lease_token=None,
+            lease_expires_at=None,
+            updated_at=bindparam("b_updated"),
+            completed_at=bindparam("b_completed"),
+        )
+    )
+    # Lease check first, so that a stale worker writes neither row nor attempt.
+    held = set(await _held(session, results))
+    lost = {r.delivery.id for r in results} - held
+    kept = [p for p in params if p["b_id"] in held]
+    if kept:
+        await session.execute(statement.execution_options(synchronize_session=False), kept)
+        await session.execute(
+            insert(ATTEMPTS),
+            [
+                {
+                    "delivery_id": r.delivery.id,
+                    "endpoint_id": r.delivery.endpoint_id,
+                    "attempt": r.delivery.attempts + 1,
+                    "attempted_at": r.attempted_at,
+                    "duration_ms": r.duration_ms,
+                    "status_code": r.status_code,
+                    "response_body": r.response_body,
+                    "error": r.error,
+                }
+                for r in results
+                if r.delivery.id in held
+            ],
+        )
+    return lost
+
+
+# One round trip per batch, whatever its size: the delivery rows are updated from arrays
+# where the lease token still matches (the row lock makes that check atomic), and only the
+# updated ones get their attempt row. The alternative, executemany, costs the driver and
+# the server one statement per row.
+_WRITE_RESULTS_PG = text(
+    """
+WITH results AS (
+    SELECT * FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:tokens AS text[]), CAST(:statuses AS text[]),
+        CAST(:attempts AS integer[]), CAST(:next AS timestamptz[]),
+        CAST(:codes AS integer[]), CAST(:errors AS text[]), CAST(:completed AS timestamptz[]),
+        CAST(:endpoints AS text[]), CAST(:attempted AS timestamptz[]),
+        CAST(:durations AS integer[]), CAST(:bodies AS text[])
+    ) AS r(id, token, status, attempt, next, code, error, completed,
+           endpoint_id, attempted_at, duration_ms, body)
+), held AS (
+    UPDATE webhook_deliveries AS d
+    SET status = r.status, attempts = r.attempt, next_attempt_at = r.next,
+        last_status_code = r.code, last_error = r.error, lease_token = NULL,
+        lease_expires_at = NULL, updated_at = CAST(:now AS timestamptz),
+        completed_at = r.completed
+    FROM results AS r
+    WHERE d.id = r.id AND d.lease_token = r.token
+    RETURNING d.id
+)
+INSERT INTO webhook_attempts
+    (delivery_id, endpoint_id, attempt, attempted_at, duration_ms, status_code,
+     response_body, error)
+SELECT r.id, r.endpoint_id, r.attempt, r.attempted_at, r.duration_ms, r.code, r.body, r.error
+FROM results AS r JOIN held ON held.id = r.id
+RETURNING delivery_id
+"""
+)
+
+
+async def _write_results_postgresql(
+    session: AsyncSession, results: Sequence[Finished], *, now: datetime
+) -> set[int]:
+    columns: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "ids", "tokens", "statuses", "attempts", "next", "codes", "errors", "completed",
+            "endpoints", "attempted", "durations", "bodies",
+        )
+    }  # fmt: skip
+    for result in results:
+        if result.succeeded:
+            status = DeliveryStatus.SUCCEEDED
+        elif result.next_attempt_at is None:
+            status = DeliveryStatus.FAILED
+        else:
+            status = DeliveryStatus.PENDING
+        delivery = result.delivery
+        columns["ids"].append(delivery.id)
+        columns["tokens"].append(delivery.lease_token)
+        columns["statuses"].append(status)
+        columns["attempts"].append(delivery.attempts + 1)
+        columns["next"].append(result.next_attempt_at or result.attempted_at)
+        columns["codes"].append(result.status_code)
+        columns["errors"].append(result.error)
+        columns["completed"].append(None if status == DeliveryStatus.PENDING else now)
+        columns["endpoints"].append(delivery.endpoint_id)
+        columns["attempted"].append(result.attempted_at)
+        columns["durations"].append(result.duration_ms)
+        columns["bodies"].append(result.response_body)
+    rows = await session.execute(_WRITE_RESULTS_PG, {**columns, "now": now})
+    held = {row[0] for row in rows.all()}
+    return {r.delivery.id for r in results} - held
+
+
+async def _held(session: AsyncSession, results: Sequence[Finished]) -> list[int]:
+    pairs = [(r.delivery.id, r.delivery.lease_token) for r in results]
+    d = WebhookDelivery
+    query = select(d.id).where(tuple_(d.id, d.lease_token).in_(pairs))
+    if dialect_of(session) == "postgresql":
+        query = query.with_for_update()
+    return list((await session.scalars(query)).all())
+
+
+async def prune_attempts(session: AsyncSession, *, before: datetime, batch: int = 5000) -> int:
+    oldest = select(WebhookAttempt.id).where(WebhookAttempt.attempted_at < before).limit(batch)
+    result = await session.execute(
+        delete(WebhookAttempt).where(WebhookAttempt.id.in_(oldest.scalar_subquery()))
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
