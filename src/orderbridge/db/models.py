@@ -61,6 +61,7 @@ class Order(Base):
         Index(None, "store_id", "client_ip", "created_at"),
         Index(None, "store_id", "address_key", "created_at"),
         Index(None, "store_id", "card_fingerprint", "created_at"),
+        Index(None, "store_id", "push_status"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -99,6 +100,9 @@ class Order(Base):
     email_key: Mapped[str | None] = mapped_column(String(320))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     address_key: Mapped[str | None] = mapped_column(String(512))
+    # Plug & play: null for stores without a connection; pending | retrying | pushed |
+    # failed (flagged for the merchant) | skipped (connectors.push.PushStatus).
+    push_status: Mapped[str | None] = mapped_column(String(16))
 
 
 class Event(Base):
@@ -303,3 +307,57 @@ class PaymentConfirmation(Base):
     reference: Mapped[str | None] = mapped_column(String(255))
     source: Mapped[str] = mapped_column(String(64))
     confirmed_at: Mapped[datetime]
+
+
+class StoreConnection(Base):
+    """A store's plug & play connection to its e-commerce platform (one per store).
+    Credentials are encrypted with the container's SecretBox and never returned."""
+
+    __tablename__ = "store_connections"
+
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    base_url: Mapped[str] = mapped_column(String(2048))
+    credentials_encrypted: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]]
+    failure_policy: Mapped[str] = mapped_column(String(16))  # notify | cancel
+    max_attempts: Mapped[int]
+    # Seconds to wait after each failed attempt: {"delays": [60, 300, ...]}.
+    retry_schedule: Mapped[dict[str, Any]]
+    currency_mode: Mapped[str] = mapped_column(String(8))  # base | buyer
+    timeout: Mapped[float]
+    enabled: Mapped[bool]
+    # Bumped on every change: cached connectors are rebuilt when it moves.
+    version: Mapped[int]
+    last_test_at: Mapped[datetime | None]
+    last_test_ok: Mapped[bool | None]
+    last_test_code: Mapped[str | None] = mapped_column(String(32))
+    last_test_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PushAttempt(Base):
+    """One try at pushing an order into the store's platform, for the per-order push log.
+    ``run`` counts pushes (a merchant's "retry push" starts a new one), ``attempt`` the
+    tries within a run."""
+
+    __tablename__ = "push_attempts"
+    __table_args__ = (UniqueConstraint("order_id", "run", "attempt"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    store_id: Mapped[str] = mapped_column(String(18))
+    run: Mapped[int]
+    attempt: Mapped[int]
+    platform: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))  # create | find
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int]
+    outcome: Mapped[str] = mapped_column(String(16))  # pushed | found | retryable | rejected...
+    code: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    platform_order_id: Mapped[str | None] = mapped_column(String(64))
+    platform_order_number: Mapped[str | None] = mapped_column(String(64))
+    request: Mapped[dict[str, Any]]
+    response: Mapped[dict[str, Any]]
