@@ -1,0 +1,83 @@
+"""Fixtures of the connector contract suite.
+
+``fake`` is parametrised over every registered platform fake (platforms/__init__.py FAKES)
+and runs it on loopback for the test; ``connector`` is that platform's connector, built the
+way the push job builds it (``ConnectionSettings.platform`` -> factory), with a short
+timeout so the fakes' stalls turn into timeouts quickly. ``make_connector`` builds more
+(bad credentials, another URL); every connector built is closed after the test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from orderbridge.connectors.port import ConnectionSettings, Connector, ConnectorFactory
+from tests.connectors.fakes import PlatformFake
+from tests.connectors.platforms import FAKES
+
+TIMEOUT = 0.5  # seconds; the fakes stall far longer than this
+
+
+def factory_for(platform: str) -> ConnectorFactory:
+    """The connector factory for a platform: the plug & play registry when it is there,
+    else the class named after the platform in ``orderbridge.connectors.<platform>``."""
+    try:
+        registry: Any = importlib.import_module("orderbridge.connectors.registry")
+    except ModuleNotFoundError:
+        registry = None
+    lookup = getattr(registry, "factory", None) if registry is not None else None
+    if callable(lookup):
+        found: ConnectorFactory = lookup(platform)
+        return found
+    try:
+        module = importlib.import_module(f"orderbridge.connectors.{platform}")
+    except ModuleNotFoundError as missing:
+        if missing.name != f"orderbridge.connectors.{platform}":
+            raise
+        pytest.skip(f"no connector module for {platform} yet")
+    for _, value in inspect.getmembers(module, inspect.isclass):
+        if getattr(value, "platform", None) == platform and hasattr(value, "create_order"):
+            return value  # type: ignore[no-any-return]
+    raise LookupError(f"orderbridge.connectors.{platform} has no connector class")
+
+
+MakeConnector = Callable[..., Connector]
+
+
+@pytest.fixture(params=sorted(FAKES))
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[PlatformFake]:
+    module = importlib.import_module(FAKES[request.param])
+    async with module.start() as running:
+        yield running
+
+
+@pytest.fixture
+async def make_connector(fake: PlatformFake) -> AsyncIterator[MakeConnector]:
+    built: list[Connector] = []
+
+    def make(
+        settings: ConnectionSettings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> Connector:
+        chosen = settings or fake.settings()
+        chosen = dataclasses.replace(chosen, timeout=TIMEOUT, connect_timeout=TIMEOUT)
+        connector = factory_for(chosen.platform)(chosen, transport=transport)
+        built.append(connector)
+        return connector
+
+    yield make
+    for connector in built:
+        await connector.aclose()
+
+
+@pytest.fixture
+def connector(make_connector: MakeConnector) -> Connector:
+    return make_connector()

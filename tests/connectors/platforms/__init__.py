@@ -1,0 +1,6 @@
+"""Platform fakes, by platform name: each module has ``async def start()`` (an async context
+manager yielding a ``tests.connectors.fakes.PlatformFake``). Add one line per platform."""
+
+from __future__ import annotations
+
+FAKES: dict[str, str] = {}
