@@ -3,4 +3,6 @@ manager yielding a ``tests.connectors.fakes.PlatformFake``). Add one line per pl
 
 from __future__ import annotations
 
-FAKES: dict[str, str] = {}
+FAKES: dict[str, str] = {
+    "magento": "tests.connectors.platforms.magento",
+}

@@ -1,0 +1,506 @@
+"""Magento 2 / Adobe Commerce connector (REST ``/rest/{store}/V1``).
+
+**Why a direct order save, not the quote flow.** Magento's storefront path (cart, items,
+shipping-information, payment-information) prices the order from Magento's own catalogue,
+tax rules and carriers: it cannot book the amounts the buyer actually paid (our discount,
+duties, the buyer's currency), and the placed order can only be tagged with our id in a
+*second* call, so a timeout between the two would leave an untagged order that a retry
+duplicates. ``POST /V1/orders`` (the documented ``salesOrderRepositoryV1`` save, what ERP
+and marketplace imports use) writes the whole order in one request, amounts exactly as
+pushed and our order id in the order's ``ext_order_id`` column, which
+``GET /V1/orders?searchCriteria`` filters on: ``find_order`` is one search.
+
+What that save skips, the connector does around it:
+
+- **SKUs** are looked up first (``GET /V1/products`` searchCriteria ``sku in``); unknown
+  ones are ``PRODUCT_NOT_FOUND`` before anything is written.
+- **Stock**: a direct save reserves nothing (magento/inventory#1075), so the connector
+  reads each item's stock (``GET /V1/stockItems/{sku}``), refuses ``OUT_OF_STOCK`` when a
+  managed item without backorders has too little, and after the order is saved deducts
+  the quantities (``PUT /V1/products/{sku}/stockItems/{itemId}``). The deduction is a
+  read-then-write: two pushes of the same SKU at the same instant can both pass the check
+  (Magento has no conditional stock update over REST). A failed deduction does not fail
+  the push (the order exists); it is reported in ``PlatformOrder.details['stock']``.
+
+**Auth**: an integration access token (``access_token``, sent as ``Bearer``; Magento
+2.4.4+ needs "Allow OAuth Access Tokens to be used as standalone Bearer tokens") or an
+admin user (``username`` + ``password``) exchanged at ``POST /V1/integration/admin/token``
+for a 4-hour token, fetched again once when Magento answers 401.
+
+**Errors**: Magento answers ``{"message": "... %1 ...", "parameters": [...]}``; the
+message (placeholders filled) is classified into a ``RejectionCode``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from orderbridge.connectors import http
+from orderbridge.connectors.port import (
+    ConnectionCheck,
+    ConnectionSettings,
+    PlatformOrder,
+    PushAddress,
+    PushError,
+    PushOrder,
+    PushRejected,
+    PushRetryable,
+    RejectionCode,
+)
+
+DEFAULT_PAYMENT_METHOD = "checkmo"
+DEFAULT_SHIPPING_METHOD = "flatrate_flatrate"
+ORDER_FIELDS = (
+    "items[entity_id,increment_id,ext_order_id,state,status,grand_total,order_currency_code]"
+)
+
+
+class MagentoConnector:
+    """Pushes orders into Magento 2 through its admin REST API (see the module docstring)."""
+
+    platform = "magento"
+    credential_fields = ("access_token", "username", "password")
+    option_fields = ("store_code", "store_id", "payment_method", "shipping_method", "order_status")
+
+    def __init__(
+        self, settings: ConnectionSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        root = settings.base_url.rstrip("/").removesuffix("/rest")
+        store_code = settings.options.get("store_code", "default")
+        self._settings = settings
+        self._options = settings.options
+        self._token = settings.credentials.get("access_token")
+        self._client = http.build_client(
+            settings,
+            base_url=f"{root}/rest/{quote(store_code, safe='')}/V1",
+            headers={"Content-Type": "application/json"},
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- the port --------------------------------------------------------------------
+
+    async def create_order(self, order: PushOrder) -> PlatformOrder:
+        _check_addresses(order)
+        wanted: dict[str, int] = {}
+        for line in order.lines:
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+        products = await self._products(list(wanted))
+        stock = {sku: await self._stock_item(sku) for sku in wanted}
+        short = tuple(sku for sku, qty in wanted.items() if not _can_sell(stock[sku], qty))
+        if short:
+            raise PushRejected(
+                RejectionCode.OUT_OF_STOCK,
+                f"The requested qty is not available: {', '.join(short)}",
+                skus=short,
+            )
+        answer = await self._call(
+            "POST",
+            "/orders",
+            body={"entity": order_entity(order, products, self._options)},
+            creating=True,
+        )
+        try:
+            created = _platform_order(answer)
+        except (KeyError, TypeError, ValueError):
+            raise PushRetryable(
+                "POST /V1/orders: answer without entity_id/increment_id; the retry looks the "
+                "order up by ext_order_id"
+            ) from None
+        stock_note = await self._deduct_stock(wanted, stock)
+        return PlatformOrder(created.id, created.number, {**created.details, "stock": stock_note})
+
+    async def find_order(self, order_id: str) -> PlatformOrder | None:
+        params = {
+            **search_criteria("ext_order_id", order_id, "eq"),
+            "searchCriteria[pageSize]": "1",
+            "fields": ORDER_FIELDS,
+        }
+        answer = await self._call("GET", "/orders", params=params)
+        try:
+            items = answer["items"] or []  # Magento writes null for no items in some versions
+            return _platform_order(items[0]) if items else None
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise PushRejected(
+                RejectionCode.INVALID_RESPONSE, f"GET /V1/orders: unexpected answer {answer!r:.200}"
+            ) from None
+
+    async def test_connection(self) -> ConnectionCheck:
+        try:
+            answer = await self._call(
+                "GET", "/orders", params={"searchCriteria[pageSize]": "1", "fields": "total_count"}
+            )
+            if not isinstance(answer, dict) or "total_count" not in answer:
+                raise PushRejected(
+                    RejectionCode.INVALID_RESPONSE,
+                    f"GET /V1/orders: unexpected answer {answer!r:.200}",
+                )
+        except PushRejected as rejected:
+            return ConnectionCheck(False, rejected.detail, rejected.code)
+        except PushRetryable as retryable:
+            return ConnectionCheck(False, retryable.detail)
+        return ConnectionCheck(True, f"Magento answered; {answer['total_count']} orders visible")
+
+    # -- catalogue and stock -----------------------------------------------------------
+
+    async def _products(self, skus: list[str]) -> dict[str, Mapping[str, Any]]:
+        params = {
+            **search_criteria("sku", ",".join(skus), "in"),
+            "searchCriteria[pageSize]": str(len(skus)),
+            "fields": "items[id,sku,name,type_id]",
+        }
+        answer = await self._call("GET", "/products", params=params)
+        try:
+            found = {item["sku"]: item for item in answer["items"] or []}
+        except (KeyError, TypeError):
+            raise PushRejected(
+                RejectionCode.INVALID_RESPONSE,
+                f"GET /V1/products: unexpected answer {answer!r:.200}",
+            ) from None
+        missing = tuple(sku for sku in skus if sku not in found)
+        if missing:
+            raise PushRejected(
+                RejectionCode.PRODUCT_NOT_FOUND,
+                f"No Magento product with SKU {', '.join(missing)}",
+                skus=missing,
+            )
+        return found
+
+    async def _stock_item(self, sku: str) -> Mapping[str, Any]:
+        answer = await self._call("GET", f"/stockItems/{quote(sku, safe='')}")
+        if not isinstance(answer, dict) or "qty" not in answer or "item_id" not in answer:
+            raise PushRejected(
+                RejectionCode.INVALID_RESPONSE,
+                f"GET /V1/stockItems/{sku}: unexpected {answer!r:.200}",
+            )
+        return answer
+
+    async def _deduct_stock(
+        self, wanted: Mapping[str, int], stock: Mapping[str, Mapping[str, Any]]
+    ) -> str:
+        deducted = []
+        for sku, qty in wanted.items():
+            item = stock[sku]
+            if not item.get("manage_stock", True):
+                continue
+            left = Decimal(str(item["qty"])) - qty
+            body = {"stockItem": {"qty": str(left), "is_in_stock": left > 0 or _backorders(item)}}
+            try:
+                await self._call(
+                    "PUT",
+                    f"/products/{quote(sku, safe='')}/stockItems/{item['item_id']}",
+                    body=body,
+                )
+            except PushError as failed:
+                return f"not deducted for {sku}: {failed.detail}"
+            deducted.append(f"{sku}-{qty}")
+        return "deducted " + ", ".join(deducted) if deducted else "not managed"
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        creating: bool = False,
+    ) -> Any:
+        """One REST call with the admin token (fetched, and fetched again once on 401 when
+        the connection has a username and password); Magento's errors -> port errors."""
+        refreshed = False
+        while True:
+            token = await self._admin_token()
+            request = self._client.build_request(
+                method,
+                path,
+                params=params,
+                content=None if body is None else json.dumps(body, default=str),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            response = await http.send(self._client, request)
+            if response.status_code == 401 and self._can_log_in() and not refreshed:
+                self._token, refreshed = None, True
+                continue
+            break
+        _raise_for_answer(response)
+        return http.decode_json(response, outcome_unknown=creating)
+
+    def _can_log_in(self) -> bool:
+        credentials = self._settings.credentials
+        return bool(credentials.get("username") and credentials.get("password"))
+
+    async def _admin_token(self) -> str:
+        if self._token:
+            return self._token
+        credentials = self._settings.credentials
+        if not self._can_log_in():
+            raise PushRejected(
+                RejectionCode.AUTH_FAILED,
+                "The Magento connection needs an access_token, or a username and password",
+            )
+        request = self._client.build_request(
+            "POST",
+            "/integration/admin/token",
+            content=json.dumps(
+                {"username": credentials["username"], "password": credentials["password"]}
+            ),
+        )
+        response = await http.send(self._client, request)
+        _raise_for_answer(response)
+        token = http.decode_json(response)
+        if not isinstance(token, str) or not token:
+            raise http.unexpected(response)
+        self._token = token
+        return token
+
+
+def order_entity(
+    order: PushOrder, products: Mapping[str, Mapping[str, Any]], options: Mapping[str, str]
+) -> dict[str, Any]:
+    """The ``OrderInterface`` entity for ``POST /V1/orders``. Amounts are written as
+    decimal strings (Magento's service layer casts them; JSON floats would round). Base
+    and order amounts are the same figures in ``order.currency``: the mapping already
+    chose the currency, and Magento's rates are not ours to invent. Magento core has no
+    duty or fee field, so duties are booked in the shipping amount and named in the
+    comment."""
+    totals = order.totals
+    status = options.get("order_status", "processing")
+    store_id = int(options.get("store_id", "1"))
+    shipping_amount = order.shipping.price + totals.duties
+    note = order.note
+    if totals.duties:
+        note += f"\nShipping includes duties of {totals.duties} {order.currency}"
+    amounts = {
+        "subtotal": totals.items,
+        "discount_amount": -totals.discount,
+        "shipping_amount": shipping_amount,
+        "shipping_tax_amount": order.shipping.tax,
+        "shipping_incl_tax": shipping_amount + order.shipping.tax,
+        "tax_amount": totals.tax,
+        "grand_total": totals.total,
+        "total_paid": totals.total,
+        "total_due": Decimal("0.00"),
+    }
+    rates = (
+        "base_to_global_rate",
+        "base_to_order_rate",
+        "store_to_base_rate",
+        "store_to_order_rate",
+    )
+    carrier = f"{order.shipping.carrier} - " if order.shipping.carrier else ""
+    return {
+        **{
+            f"{code}_currency_code": order.currency for code in ("base", "global", "order", "store")
+        },
+        **dict.fromkeys(rates, "1"),
+        **{key: str(value) for key, value in amounts.items()},
+        **{f"base_{key}": str(value) for key, value in amounts.items()},
+        "ext_order_id": order.order_id,
+        "store_id": store_id,
+        "state": "processing" if status == "processing" else "new",
+        "status": status,
+        "customer_email": order.email,
+        "customer_firstname": order.first_name,
+        "customer_lastname": order.last_name,
+        "customer_is_guest": 1,
+        "customer_note": order.customer_note or "",
+        "customer_note_notify": 0,
+        "total_qty_ordered": sum(line.quantity for line in order.lines),
+        "shipping_description": f"{carrier}{order.shipping.method}",
+        "items": [_item(line, products[line.sku], store_id) for line in order.lines],
+        "billing_address": _address(order.billing, "billing", order),
+        "payment": {
+            "method": options.get("payment_method", DEFAULT_PAYMENT_METHOD),
+            "amount_ordered": str(totals.total),
+            "base_amount_ordered": str(totals.total),
+            "amount_paid": str(totals.total),
+            "base_amount_paid": str(totals.total),
+            "last_trans_id": order.payment_reference,
+            "additional_information": [
+                f"{order.source_name}: {order.payment_method} {order.payment_reference}"
+            ],
+        },
+        "status_histories": [
+            {"comment": note, "status": status, "is_customer_notified": 0, "is_visible_on_front": 0}
+        ],
+        "extension_attributes": {
+            "shipping_assignments": [
+                {
+                    "shipping": {
+                        "address": _address(order.shipping_address, "shipping", order),
+                        "method": options.get("shipping_method", DEFAULT_SHIPPING_METHOD),
+                    },
+                    "items": [],
+                }
+            ]
+        },
+    }
+
+
+def _item(line: Any, product: Mapping[str, Any], store_id: int) -> dict[str, Any]:
+    row = line.unit_price * line.quantity
+    amounts = {
+        "price": line.unit_price,
+        "original_price": line.unit_price,
+        "row_total": row,
+        "discount_amount": line.discount,
+        "tax_amount": line.tax,
+        "price_incl_tax": line.unit_price + line.tax / line.quantity,
+        "row_total_incl_tax": row + line.tax,
+    }
+    return {
+        "sku": line.sku,
+        "name": line.name,
+        "product_id": product.get("id"),
+        "product_type": product.get("type_id", "simple"),
+        "store_id": store_id,
+        "qty_ordered": line.quantity,
+        "tax_percent": str(line.tax_rate),
+        **{key: str(value) for key, value in amounts.items()},
+        **{f"base_{key}": str(value) for key, value in amounts.items() if key != "original_price"},
+    }
+
+
+def _address(address: PushAddress, kind: str, order: PushOrder) -> dict[str, Any]:
+    return {
+        "address_type": kind,
+        "firstname": address.first_name,
+        "lastname": address.last_name,
+        "company": address.company,
+        "street": [part for part in (address.line1, address.line2) if part],
+        "city": address.city,
+        "postcode": address.postal_code,
+        "region": address.region,
+        "country_id": address.country,
+        "telephone": address.phone or order.phone,
+        "email": order.email,
+    }
+
+
+def search_criteria(field: str, value: str, condition: str) -> dict[str, str]:
+    prefix = "searchCriteria[filter_groups][0][filters][0]"
+    return {
+        f"{prefix}[field]": field,
+        f"{prefix}[value]": value,
+        f"{prefix}[condition_type]": condition,
+    }
+
+
+def _check_addresses(order: PushOrder) -> None:
+    for kind, address in (("billing", order.billing), ("shipping", order.shipping_address)):
+        missing = [
+            name
+            for name, value in (
+                ("street", address.line1),
+                ("city", address.city),
+                ("country", address.country),
+                ("lastname", address.last_name),
+            )
+            if not (value or "").strip()
+        ]
+        if missing:
+            raise PushRejected(
+                RejectionCode.INVALID_ADDRESS,
+                f"The {kind} address has no {', '.join(missing)}: Magento requires them",
+            )
+
+
+def _backorders(item: Mapping[str, Any]) -> bool:
+    return bool(item.get("backorders")) and item.get("backorders") != "0"
+
+
+def _can_sell(item: Mapping[str, Any], qty: int) -> bool:
+    if not item.get("manage_stock", True) or _backorders(item):
+        return True
+    return bool(item.get("is_in_stock", True)) and Decimal(str(item["qty"])) >= qty
+
+
+def _platform_order(entity: Any) -> PlatformOrder:
+    details = {
+        key: str(entity[key])
+        for key in ("state", "status", "grand_total", "order_currency_code")
+        if entity.get(key) is not None
+    }
+    number = entity["increment_id"]
+    if not number:
+        raise ValueError("no increment_id")
+    return PlatformOrder(id=str(int(entity["entity_id"])), number=str(number), details=details)
+
+
+# Magento's messages (placeholders filled, lower case) -> our codes; first match wins.
+_MESSAGE_CODES: tuple[tuple[str, RejectionCode], ...] = (
+    ("qty is not available", RejectionCode.OUT_OF_STOCK),
+    ("out of stock", RejectionCode.OUT_OF_STOCK),
+    ("product that was requested doesn't exist", RejectionCode.PRODUCT_NOT_FOUND),
+    ("sku doesn't exist", RejectionCode.PRODUCT_NOT_FOUND),
+    ("address", RejectionCode.INVALID_ADDRESS),
+    ("email", RejectionCode.INVALID_CUSTOMER),
+    ("carrier", RejectionCode.SHIPPING_UNAVAILABLE),
+    ("shipping method", RejectionCode.SHIPPING_UNAVAILABLE),
+    ("currency", RejectionCode.CURRENCY_UNSUPPORTED),
+    ("payment method", RejectionCode.REJECTED),
+)
+_ADDRESS_FIELDS = {
+    "firstname",
+    "lastname",
+    "street",
+    "city",
+    "postcode",
+    "telephone",
+    "country_id",
+    "region",
+}
+
+
+def error_message(body: Any) -> tuple[str, str | None]:
+    """Magento's ``message`` with its ``%1`` / ``%name`` placeholders filled, and the
+    field the error names (``parameters.fieldName``) if any."""
+    if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+        return "", None
+    message: str = body["message"]
+    parameters = body.get("parameters")
+    named: dict[str, Any] = {}
+    if isinstance(parameters, list):
+        named = {str(i + 1): value for i, value in enumerate(parameters)}
+    elif isinstance(parameters, dict):
+        named = parameters
+    for key in sorted(named, key=len, reverse=True):
+        message = message.replace(f"%{key}", str(named[key]))
+    field = named.get("fieldName")
+    return message, field if isinstance(field, str) else None
+
+
+def _raise_for_answer(response: httpx.Response) -> None:
+    http.raise_for_status(response)
+    status = response.status_code
+    if status < 400:
+        return
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    message, field = error_message(body)
+    where = f"{response.request.method} {response.request.url.path}"
+    detail = f"{where}: {message or http.excerpt(response)} ({status})"
+    if field in _ADDRESS_FIELDS:
+        raise PushRejected(RejectionCode.INVALID_ADDRESS, detail, platform_code=str(status))
+    lowered = message.lower()
+    for needle, code in _MESSAGE_CODES:
+        if needle in lowered:
+            raise PushRejected(code, detail, platform_code=str(status))
+    if status == 404:
+        code = (
+            RejectionCode.NOT_FOUND if "route" in lowered or not message else RejectionCode.REJECTED
+        )
+        raise PushRejected(code, detail, platform_code=str(status))
+    raise PushRejected(RejectionCode.REJECTED, detail, platform_code=str(status))
