@@ -36,6 +36,12 @@ class Settings(BaseSettings):
 
     auth_cache_seconds: float = 2.0
 
+    # Merchant Account sessions (signed cookies). Empty secret: one derived from the first of
+    # secret_keys, or from data_dir/secret.key. Set session_https_only behind TLS.
+    session_secret: str = ""
+    session_https_only: bool = False
+    session_max_age_hours: float = 12.0
+
     # Payment providers this process offers (comma-separated): test, stripe.
     payment_providers: str = "test"
     stripe_api_key: str = ""

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from orderbridge import __version__
 from orderbridge.api import checkout, errors, events, openapi, orders, processing, refunds, webhooks
@@ -16,6 +17,7 @@ from orderbridge.api.auth import Authenticator
 from orderbridge.bootstrap import Container
 from orderbridge.runtime import start_background
 from orderbridge.settings import WorkerMode
+from orderbridge.ui import app as ui_app
 
 DESCRIPTION = """\
 Order API v2, wire-compatible with the Glopal Order API v2, plus the checkout intake.
@@ -60,6 +62,13 @@ def create_app(container: Container, *, manage_container: bool = True) -> FastAP
     app.include_router(processing.router)
     app.include_router(refunds.router)
     app.include_router(webhooks.router)
+    # The Merchant Account: its own application, so its pages stay out of the API's
+    # OpenAPI document and answer errors with HTML.
+    app.mount(ui_app.MOUNT, ui_app.create_ui(container), name="account")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse(ui_app.MOUNT + "/", status_code=307)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     async def health() -> dict[str, str]:

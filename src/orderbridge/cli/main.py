@@ -18,6 +18,7 @@ from orderbridge.bootstrap import Container, build
 from orderbridge.cli import processing as processing_commands
 from orderbridge.cli.common import emit, load_settings, run
 from orderbridge.cli.refunds import refunds as refunds_commands
+from orderbridge.cli.users import users as users_commands
 from orderbridge.cli.webhooks import webhooks as webhooks_commands
 from orderbridge.db.migrate import upgrade
 from orderbridge.jobs import queue
@@ -347,6 +348,7 @@ def jobs_retry(job_id: int) -> None:
 
 main.add_command(webhooks_commands)
 main.add_command(refunds_commands)
+main.add_command(users_commands)
 main.add_command(processing_commands.processing)
 main.add_command(processing_commands.review)
 main.add_command(processing_commands.payments)

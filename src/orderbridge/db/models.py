@@ -361,3 +361,35 @@ class PushAttempt(Base):
     platform_order_number: Mapped[str | None] = mapped_column(String(64))
     request: Mapped[dict[str, Any]]
     response: Mapped[dict[str, Any]]
+
+
+class User(Base):
+    """A person who signs in to the Merchant Account. ``email`` is stored lower-cased, so
+    it is unique case-insensitively on both databases; ``session_version`` moves when the
+    password changes or the user is disabled, which ends every session signed before."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16))
+    session_version: Mapped[int]
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+
+
+class StoreMembership(Base):
+    """A user's access to one store: ``owner`` (everything) or ``staff`` (orders only)."""
+
+    __tablename__ = "store_memberships"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
