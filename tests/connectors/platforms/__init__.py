@@ -5,4 +5,5 @@ from __future__ import annotations
 
 FAKES: dict[str, str] = {
     "magento": "tests.connectors.platforms.magento",
+    "woocommerce": "tests.connectors.platforms.woocommerce",
 }
