@@ -4,6 +4,8 @@ manager yielding a ``tests.connectors.fakes.PlatformFake``). Add one line per pl
 from __future__ import annotations
 
 FAKES: dict[str, str] = {
+    "custom": "tests.connectors.platforms.custom",
+    "shopify": "tests.connectors.platforms.shopify",
     "magento": "tests.connectors.platforms.magento",
     "woocommerce": "tests.connectors.platforms.woocommerce",
 }
