@@ -59,7 +59,12 @@ MakeConnector = Callable[..., Connector]
 
 @pytest.fixture(params=sorted(FAKES))
 async def fake(request: pytest.FixtureRequest) -> AsyncIterator[PlatformFake]:
-    module = importlib.import_module(FAKES[request.param])
+    try:
+        module = importlib.import_module(FAKES[request.param])
+    except ModuleNotFoundError as missing:
+        if missing.name != FAKES[request.param]:
+            raise
+        pytest.skip(f"the {request.param} fake is registered but not written yet")
     async with module.start() as running:
         yield running
 
