@@ -4,6 +4,8 @@ receivers' own arrival times, with generous bounds."""
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 
@@ -17,7 +19,7 @@ from tests.webhooks.helpers import (
     running,
     verify,
 )
-from tests.webhooks.receiver import receiver
+from tests.webhooks.receiver import HOLD, receiver
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -109,3 +111,32 @@ async def test_a_rate_limited_endpoint_gets_about_its_rate(
     observed = (count - 1) / span
     assert observed <= rate * 1.5
     assert observed >= rate / 3
+
+
+async def test_deliveries_claimed_ahead_go_back_to_pending_when_the_dispatcher_stops(
+    api: Api,
+) -> None:
+    """With one slot, the dispatcher holds the delivery in flight and one claimed ahead;
+    stopping sends no more, and the one never sent is pending again at once, not left
+    leased until its lease expires."""
+    async with receiver() as hooks:
+        hooks.answer = lambda n: (200, {}, HOLD if n == 1 else 0.0)
+        endpoint = await create_endpoint(api, hooks.url, max_concurrency=1)
+        await receive_orders(api.container, api.keys.store_id, 3, seed=4)
+        async with running(dispatcher(api.container)):
+            await hooks.wait_for(1)
+            for _ in range(200):  # the claim ahead follows the first claim within a poll
+                rows = await deliveries(api.container, endpoint["id"])
+                if [r.status for r in rows] == ["sending", "sending", "pending"]:
+                    break
+                await asyncio.sleep(0.01)
+            assert [r.status for r in rows] == ["sending", "sending", "pending"]
+            await asyncio.sleep(0.1)  # and it claims no more than that
+            rows = await deliveries(api.container, endpoint["id"])
+            assert [r.status for r in rows] == ["sending", "sending", "pending"]
+            stop_soon = asyncio.get_running_loop().call_later(0.05, hooks.release.set)
+        stop_soon.cancel()
+        rows = await deliveries(api.container, endpoint["id"])
+    assert len(hooks.requests) == 1
+    assert [r.status for r in rows] == ["succeeded", "pending", "pending"]
+    assert rows[1].lease_token is None and rows[1].attempts == 0

@@ -275,6 +275,27 @@ async def release_expired(session: AsyncSession, *, now: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def release(session: AsyncSession, deliveries: Sequence[Claimed], *, now: datetime) -> int:
+    """Give claimed deliveries that were never sent back to pending at once (a dispatcher
+    stopping with deliveries claimed ahead), where this claim still holds their lease."""
+    d = WebhookDelivery
+    result = await session.execute(
+        update(d)
+        .where(
+            tuple_(d.id, d.lease_token).in_([(c.id, c.lease_token) for c in deliveries]),
+            d.status == DeliveryStatus.SENDING,
+        )
+        .values(
+            status=DeliveryStatus.PENDING,
+            lease_token=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def endpoint_settings(session: AsyncSession, ids: Iterable[str]) -> list[Any]:
     """What the dispatcher needs to send to these endpoints, as plain rows."""
     e = WebhookEndpoint
