@@ -8,6 +8,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from orderbridge.clock import Clock, SystemClock
+from orderbridge.connectors.connections import ConnectionService
+from orderbridge.connectors.pool import ConnectorPool
+from orderbridge.connectors.push import PushService, push_job_handlers
+from orderbridge.connectors.registry import default_registry
 from orderbridge.crypto import SecretBox, local_key
 from orderbridge.db.database import Database
 from orderbridge.events.recorder import EventRecorder
@@ -48,6 +52,9 @@ class Container:
     payments: PaymentProviders
     pipeline: Pipeline
     refunds: RefundService
+    connections: ConnectionService
+    connectors: ConnectorPool
+    pushes: PushService
     handlers: dict[str, JobHandler] = field(default_factory=dict)
 
     def worker(self, options: WorkerOptions | None = None) -> Worker:
@@ -97,6 +104,7 @@ class Container:
         )
 
     async def close(self) -> None:
+        await self.connectors.aclose()
         await self.payments.aclose()
         await self.db.dispose()
 
@@ -151,9 +159,27 @@ def build(
     pipeline = Pipeline(clock, orders, payments)
     release = PaymentRelease(clock, recorder, payments)
     refunds = RefundService(clock, recorder, payments, orders)
+    connections = ConnectionService(clock, box, outbound, default_registry())
+    connectors = ConnectorPool(default_registry(), outbound)
+    pushes = PushService(clock, recorder, orders, connections, connectors)
+    orders.hooks.append(pushes.on_status)
     container = Container(
-        settings, clock, db, box, outbound, recorder, orders, webhooks, payments, pipeline, refunds
+        settings,
+        clock,
+        db,
+        box,
+        outbound,
+        recorder,
+        orders,
+        webhooks,
+        payments,
+        pipeline,
+        refunds,
+        connections,
+        connectors,
+        pushes,
     )
     container.handlers.update(order_job_handlers(orders, pipeline, release))
     container.handlers.update(refund_job_handlers(refunds))
+    container.handlers.update(push_job_handlers(pushes))
     return container

@@ -5,6 +5,7 @@ talks to the outside world."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 from typing import Any
@@ -56,6 +57,10 @@ class Outcome:
 
 ORDERS: Table = Order.__table__  # type: ignore[assignment]
 
+# Something that must happen in the transaction of every status change, beside the
+# follow-up jobs: plug & play starts its push when an order of a connected store is READY.
+StatusHook = Callable[[AsyncSession, str, int, StatusChange], Awaitable[None]]
+
 # Built once: an insert that does nothing when the store already has the idempotency key
 # (a concurrent duplicate waits for the first to commit, then finds it).
 _INSERT_ORDER = {
@@ -91,6 +96,7 @@ class OrderService:
     def __init__(self, clock: Clock, recorder: EventRecorder) -> None:
         self.clock = clock
         self.recorder = recorder
+        self.hooks: list[StatusHook] = []
 
     # ---- intake ---------------------------------------------------------------------------
 
@@ -279,3 +285,5 @@ class OrderService:
         )
         for kind in FOLLOW_UP_JOBS.get(change.to_status, ()):
             await queue.enqueue(session, kind, now=change.at, order_id=order_id)
+        for hook in self.hooks:
+            await hook(session, store_id, order_id, change)

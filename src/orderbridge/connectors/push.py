@@ -1,0 +1,455 @@
+"""The push: a READY order goes into the merchant's platform, and comes back ACCEPTED with
+the platform's order id and number.
+
+1. **Start.** When an order becomes READY in a store whose connection is enabled, the
+   ``order.push`` job is written in the same transaction (``on_status``, a hook of
+   ``OrderService``), and the order's ``push_status`` becomes ``pending``.
+2. **Attempt.** The job maps the order (``connectors.mapping``) and calls the connector.
+   The first attempt of a push creates the order. Any later one (after a retryable error,
+   or a run whose worker died or lost its lease after the platform may have created the
+   order) first asks ``find_order`` by our order id, and creates only if nothing is there:
+   that is what keeps a timeout or a SIGKILL from producing a second platform order.
+3. **Success** accepts the order with the platform's id and number (actor
+   ``plug_and_play``, the same rules as a merchant's accept), which enqueues the
+   finalisation: ACCEPTED → COMPLETED.
+4. **Retryable** errors wait for the connection's schedule (``retry_delays``; a platform's
+   ``retry_after`` is honoured when longer, up to an hour) until ``max_attempts``.
+   **Rejections** stop at once.
+5. **Giving up** follows the store's failure policy: ``notify`` emits ``order.push_failed``
+   and flags the order (``push_status = failed``; it stays READY, and a manual accept or a
+   "retry push", which starts a new run of attempts, still works); ``cancel`` cancels it with
+   ``store_push_failed``, and the cancellation's release job returns the money.
+
+Every attempt is a ``push_attempts`` row (request summary, platform answer, duration),
+written with the job's outcome. The platform call is made without locking the order, so a
+merchant's accept or cancel does not wait for it; if one happened meanwhile the result is
+recorded and the order left as the merchant made it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbridge.clock import Clock, rfc3339
+from orderbridge.connectors.connections import ConnectionService
+from orderbridge.connectors.mapping import CurrencyMode, MissingExchangeRate, push_order
+from orderbridge.connectors.pool import ConnectorPool, revision_of
+from orderbridge.connectors.port import (
+    PlatformOrder,
+    PushOrder,
+    PushRejected,
+    PushRetryable,
+    RejectionCode,
+)
+from orderbridge.connectors.registry import UnknownPlatform
+from orderbridge.connectors.schemas import FailurePolicy
+from orderbridge.crypto import SecretBoxError
+from orderbridge.db.models import Order, PushAttempt, Store, StoreConnection
+from orderbridge.errors import Conflict
+from orderbridge.events.recorder import EventRecorder, NewEvent
+from orderbridge.ids import order_public_id
+from orderbridge.jobs import queue
+from orderbridge.jobs.queue import ClaimedJob
+from orderbridge.jobs.worker import JobHandler, PermanentJobError
+from orderbridge.orders.lifecycle import (
+    Actor,
+    ActorKind,
+    CancellationReason,
+    OrderStatus,
+    StatusChange,
+)
+from orderbridge.orders.service import OrderService
+
+log = logging.getLogger("orderbridge.push")
+
+PUSH_ORDER = "order.push"
+PUSH_FAILED_EVENT = "order.push_failed"
+PUSH_ACTOR = Actor(ActorKind.PLUG_AND_PLAY, "push")
+# A platform's retry hint is followed up to this long; beyond it, the schedule decides.
+MAX_RETRY_AFTER = 3600.0
+
+
+class PushStatus(StrEnum):
+    PENDING = "pending"  # a push job is queued
+    RETRYING = "retrying"  # an attempt failed; the next one is scheduled
+    PUSHED = "pushed"  # the platform has it; the order is ACCEPTED
+    FAILED = "failed"  # given up: the merchant is asked to act (policy notify), or cancelled
+    SKIPPED = "skipped"  # the merchant accepted or cancelled first, or the connection went
+
+
+class AttemptOutcome(StrEnum):
+    PUSHED = "pushed"
+    FOUND = "found"
+    RETRYABLE = "retryable"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+
+
+class PushNotPossible(Conflict):
+    code, title = "push_not_possible", "The order cannot be pushed now"
+
+
+@dataclass
+class _Result:
+    outcome: AttemptOutcome
+    action: str
+    code: str | None = None
+    detail: str | None = None
+    platform: PlatformOrder | None = None
+    retry_after: float | None = None
+    response: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.platform is not None
+
+
+class PushService:
+    def __init__(
+        self,
+        clock: Clock,
+        recorder: EventRecorder,
+        orders: OrderService,
+        connections: ConnectionService,
+        pool: ConnectorPool,
+    ) -> None:
+        self.clock = clock
+        self.recorder = recorder
+        self.orders = orders
+        self.connections = connections
+        self.pool = pool
+
+    # ---- starting ---------------------------------------------------------------------------
+
+    async def on_status(
+        self, session: AsyncSession, store_id: str, order_id: int, change: StatusChange
+    ) -> None:
+        """``OrderService`` hook: a READY order of a connected store gets its push job."""
+        if change.to_status is not OrderStatus.READY:
+            return
+        connection = await self.connections.find(session, store_id)
+        if connection is not None and connection.enabled:
+            await self._start(session, order_id, run=1, now=change.at)
+
+    async def retry(self, session: AsyncSession, store_id: str, public_id: str) -> Order:
+        """The merchant's "retry push": a new run of attempts for a READY order whose push
+        failed (or was never made, e.g. the connection was added later)."""
+        order = await self.orders.load(session, store_id, public_id, for_update=True)
+        if order.status != OrderStatus.READY:
+            raise PushNotPossible(
+                f"the order is {order.status}; only READY orders are pushed",
+                code="order_not_ready" if order.status == OrderStatus.RECEIVED else None,
+            )
+        connection = await self.connections.find(session, store_id)
+        if connection is None:
+            raise PushNotPossible("the store has no plug & play connection", code="no_connection")
+        if not connection.enabled:
+            raise PushNotPossible("the store's connection is disabled", code="connection_disabled")
+        if order.push_status in (PushStatus.PENDING, PushStatus.RETRYING):
+            raise PushNotPossible("a push of this order is under way", code="push_in_progress")
+        last_run = await session.scalar(
+            select(func.max(PushAttempt.run)).where(PushAttempt.order_id == order.id)
+        )
+        await self._start(session, order.id, run=(last_run or 0) + 1, now=self.clock.now())
+        return order
+
+    async def _start(
+        self, session: AsyncSession, order_id: int, *, run: int, now: datetime
+    ) -> None:
+        await session.execute(
+            update(Order).where(Order.id == order_id).values(push_status=PushStatus.PENDING.value)
+        )
+        await queue.enqueue(session, PUSH_ORDER, now=now, order_id=order_id, payload={"run": run})
+
+    # ---- the job ----------------------------------------------------------------------------
+
+    async def run(
+        self, session: AsyncSession, order_id: int, run: int, job_attempt: int
+    ) -> datetime | None:
+        """One attempt. Returns when to try again, or None when this push is over."""
+        order = await session.get(Order, order_id)
+        if order is None:
+            return None
+        if order.status != OrderStatus.READY:
+            if order.push_status in (PushStatus.PENDING, PushStatus.RETRYING):
+                order.push_status = PushStatus.SKIPPED.value
+            return None
+        connection = await self.connections.find(session, order.store_id)
+        if connection is None or not connection.enabled:
+            order.push_status = PushStatus.SKIPPED.value
+            return None
+        previous = await session.scalar(
+            select(func.count())
+            .select_from(PushAttempt)
+            .where(PushAttempt.order_id == order.id, PushAttempt.run == run)
+        )
+        attempt = (previous or 0) + 1
+        # Not the first try of this push: the platform may hold the order already.
+        look_first = attempt > 1 or job_attempt > 1
+        store = await session.get(Store, order.store_id)
+        assert store is not None, "an order belongs to a store"
+        started_at, started = self.clock.now(), time.monotonic()
+        request: dict[str, str] = {}
+        try:
+            push = push_order(
+                order, base_currency=store.currency, mode=CurrencyMode(connection.currency_mode)
+            )
+        except MissingExchangeRate as missing:
+            result = _Result(
+                AttemptOutcome.REJECTED,
+                "map",
+                code=RejectionCode.CURRENCY_UNSUPPORTED.value,
+                detail=str(missing),
+            )
+        else:
+            request = _summary(push)
+            result = await self._call(connection, push, look_first)
+        duration_ms = int((time.monotonic() - started) * 1000)
+
+        # The order is locked only now: a merchant's accept or cancel did not wait for the
+        # platform, and may have happened meanwhile.
+        order = await session.scalar(
+            select(Order)
+            .where(Order.id == order_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        assert order is not None
+        if order.status != OrderStatus.READY:
+            note = f"the order was {order.status} by then; left as it is"
+            result.detail = f"{result.detail}; {note}" if result.detail else note
+            if not result.succeeded:
+                result.outcome = AttemptOutcome.SKIPPED
+            order.push_status = PushStatus.SKIPPED.value
+        session.add(
+            PushAttempt(
+                order_id=order.id,
+                store_id=order.store_id,
+                run=run,
+                attempt=attempt,
+                platform=connection.platform,
+                action=result.action,
+                started_at=started_at,
+                duration_ms=duration_ms,
+                outcome=result.outcome.value,
+                code=result.code,
+                detail=result.detail[:4000] if result.detail else None,
+                platform_order_id=result.platform.id if result.platform else None,
+                platform_order_number=result.platform.number if result.platform else None,
+                request=request,
+                response=result.response,
+            )
+        )
+        await session.flush()
+        if order.status != OrderStatus.READY:
+            return None
+        public_id = order_public_id(order.store_id, order.id)
+        if result.platform is not None:
+            await self.orders.accept(
+                session,
+                order.store_id,
+                public_id,
+                external_order_id=result.platform.id,
+                external_order_number=result.platform.number,
+                actor=PUSH_ACTOR,
+            )
+            order.push_status = PushStatus.PUSHED.value
+            return None
+        if result.outcome is AttemptOutcome.RETRYABLE and attempt < connection.max_attempts:
+            order.push_status = PushStatus.RETRYING.value
+            return self.clock.now() + _delay(connection, attempt, result.retry_after)
+        await self._give_up(session, order, connection, result)
+        return None
+
+    async def _call(
+        self, connection: StoreConnection, push: PushOrder, look_first: bool
+    ) -> _Result:
+        action = "find" if look_first else "create"
+        try:
+            async with self.pool.connector(
+                connection.store_id,
+                revision_of(connection),
+                lambda: self.connections.settings_of(connection),
+            ) as connector:
+                if look_first:
+                    found = await connector.find_order(push.order_id)
+                    if found is not None:
+                        return _Result(
+                            AttemptOutcome.FOUND, action, platform=found, response=_answer(found)
+                        )
+                    action = "create"
+                created = await connector.create_order(push)
+                return _Result(
+                    AttemptOutcome.PUSHED, action, platform=created, response=_answer(created)
+                )
+        except PushRetryable as error:
+            return _Result(
+                AttemptOutcome.RETRYABLE,
+                action,
+                code="retryable",
+                detail=error.detail,
+                retry_after=error.retry_after,
+                response=_error_answer(error.platform_code, error.retry_after),
+            )
+        except PushRejected as error:
+            return _Result(
+                AttemptOutcome.REJECTED,
+                action,
+                code=error.code.value,
+                detail=error.detail,
+                response=_error_answer(error.platform_code, None, error.skus),
+            )
+        except (UnknownPlatform, SecretBoxError) as error:
+            # The platform's connector is gone, or the credentials cannot be decrypted
+            # (ORDERBRIDGE_SECRET_KEYS changed): no retry will help until an operator acts.
+            return _Result(
+                AttemptOutcome.REJECTED,
+                action,
+                code=RejectionCode.REJECTED.value,
+                detail=str(error),
+            )
+        except Exception as error:
+            # A connector must raise only PushError; a bug in one is retried like a
+            # transport failure rather than leaving the order without an outcome.
+            log.exception("the %s connector failed unexpectedly", connection.platform)
+            return _Result(
+                AttemptOutcome.RETRYABLE,
+                action,
+                code="connector_error",
+                detail=f"{type(error).__name__}: {error}",
+            )
+
+    async def _give_up(
+        self, session: AsyncSession, order: Order, connection: StoreConnection, result: _Result
+    ) -> None:
+        order.push_status = PushStatus.FAILED.value
+        detail = result.detail or "the platform refused the order"
+        if result.outcome is AttemptOutcome.RETRYABLE:
+            detail = f"gave up after {connection.max_attempts} attempt(s): {detail}"
+        detail = detail[:2000]
+        if connection.failure_policy == FailurePolicy.CANCEL:
+            await self.orders.cancel(
+                session,
+                order.store_id,
+                order_public_id(order.store_id, order.id),
+                reason=CancellationReason.STORE_PUSH_FAILED,
+                note=detail,
+                actor=PUSH_ACTOR,
+            )
+            return
+        await self.recorder.record(
+            session,
+            NewEvent(
+                store_id=order.store_id,
+                name=PUSH_FAILED_EVENT,
+                at=self.clock.now(),
+                actor=PUSH_ACTOR,
+                order_id=order.id,
+                reason=(result.code or RejectionCode.REJECTED.value)[:32],
+                note=detail,
+            ),
+        )
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    async def log(
+        self, session: AsyncSession, store_id: str, public_id: str
+    ) -> tuple[Order, list[PushAttempt]]:
+        """The order and every push attempt made for it, oldest first."""
+        order = await self.orders.load(session, store_id, public_id)
+        attempts = await session.scalars(
+            select(PushAttempt)
+            .where(PushAttempt.order_id == order.id)
+            .order_by(PushAttempt.run, PushAttempt.attempt)
+        )
+        return order, list(attempts)
+
+
+def _delay(connection: StoreConnection, attempt: int, retry_after: float | None) -> timedelta:
+    """The wait after failed attempt number ``attempt`` (1-based): the schedule's, or the
+    platform's hint when that is longer (at most MAX_RETRY_AFTER)."""
+    delays: list[int] = connection.retry_schedule["delays"]
+    seconds = float(delays[min(attempt, len(delays)) - 1])
+    if retry_after is not None:
+        seconds = max(seconds, min(retry_after, MAX_RETRY_AFTER))
+    return timedelta(seconds=seconds)
+
+
+def _summary(push: PushOrder) -> dict[str, str]:
+    """What the push log keeps of a request: enough to recognise it, no personal data."""
+    return {
+        "order_id": push.order_id,
+        "currency": push.currency,
+        "exchange_rate": str(push.exchange_rate),
+        "total": str(push.totals.total),
+        "lines": str(len(push.lines)),
+        "skus": ", ".join(f"{line.sku}×{line.quantity}" for line in push.lines)[:1000],
+        "shipping": push.shipping.method,
+    }
+
+
+def _answer(platform: PlatformOrder) -> dict[str, str]:
+    return {
+        **{k: str(v) for k, v in platform.details.items()},
+        "id": platform.id,
+        "number": platform.number,
+    }
+
+
+def _error_answer(
+    platform_code: str | None, retry_after: float | None, skus: tuple[str, ...] = ()
+) -> dict[str, str]:
+    answer: dict[str, str] = {}
+    if platform_code is not None:
+        answer["platform_code"] = platform_code
+    if retry_after is not None:
+        answer["retry_after"] = f"{retry_after:g}"
+    if skus:
+        answer["skus"] = ", ".join(skus)
+    return answer
+
+
+def render_attempt(attempt: PushAttempt) -> dict[str, Any]:
+    return {
+        "run": attempt.run,
+        "attempt": attempt.attempt,
+        "action": attempt.action,
+        "started_at": rfc3339(attempt.started_at),
+        "duration_ms": attempt.duration_ms,
+        "outcome": attempt.outcome,
+        "code": attempt.code,
+        "detail": attempt.detail,
+        "platform_order_id": attempt.platform_order_id,
+        "platform_order_number": attempt.platform_order_number,
+        "request": attempt.request,
+        "response": attempt.response,
+    }
+
+
+def render_log(order: Order, attempts: list[PushAttempt]) -> dict[str, Any]:
+    return {
+        "order_id": order_public_id(order.store_id, order.id),
+        "status": order.status,
+        "push_status": order.push_status,
+        "attempts": [render_attempt(a) for a in attempts],
+    }
+
+
+def push_job_handlers(pushes: PushService) -> dict[str, JobHandler]:
+    async def push(session: AsyncSession, job: ClaimedJob) -> datetime | None:
+        if job.order_id is None:
+            raise PermanentJobError(f"{job.kind} job without an order")
+        run = job.payload.get("run", 1)
+        if not isinstance(run, int):
+            raise PermanentJobError(f"{job.kind} job with a bad run number {run!r}")
+        return await pushes.run(session, job.order_id, run, job.attempts)
+
+    return {PUSH_ORDER: push}
