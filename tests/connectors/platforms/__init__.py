@@ -7,5 +7,6 @@ FAKES: dict[str, str] = {
     "custom": "tests.connectors.platforms.custom",
     "shopify": "tests.connectors.platforms.shopify",
     "magento": "tests.connectors.platforms.magento",
+    "prestashop": "tests.connectors.platforms.prestashop",
     "woocommerce": "tests.connectors.platforms.woocommerce",
 }

@@ -1,0 +1,599 @@
+"""PrestaShop connector (webservice, ``/api``).
+
+**Auth and formats.** The webservice key as the HTTP Basic user with an empty password;
+every request asks ``output_format=JSON``; writes are XML (``<prestashop><cart>…``), which
+is what the webservice reads.
+
+**The order**, as PrestaShop builds one: an order is made *from a cart* by the payment
+module's ``validateOrder`` (``POST /api/orders``), so the connector first resolves or
+creates what the cart points at, then the cart, then the order:
+
+1. currency (``currencies`` by ISO code: ``CURRENCY_UNSUPPORTED`` if the shop has none),
+   language (``languages`` by ISO code, else ``id_lang``, default 1), the countries of
+   both addresses (``INVALID_ADDRESS`` if unknown) and the carrier (``id_carrier`` option,
+   else the first active carrier);
+2. products by ``reference`` (our SKU; ``PRODUCT_NOT_FOUND``) and their
+   ``stock_availables``: PrestaShop turns an order it cannot stock into a backorder
+   rather than refusing it, so the connector refuses ``OUT_OF_STOCK`` itself when the
+   quantity is short and the product does not allow ordering out of stock;
+3. the customer by e-mail (created if missing, with a random password: the buyer never
+   logs in with it), and new delivery and invoice addresses (PrestaShop keeps addresses
+   immutable once an order uses them);
+4. the cart, **tagged with our order id in ``gift_message``** (``orderbridge:<id>``, with
+   ``gift`` 0); ``validateOrder`` copies it onto the order, and ``orders`` can be filtered
+   on it: ``find_order`` is ``GET /api/orders?filter[gift_message]=[orderbridge:<id>]``.
+   The tag is on the order from the moment it exists, so a timeout after the create is
+   found, never duplicated. It shows as the order's message in the back office;
+5. cart-scoped ``specific_prices`` (``id_cart``) at our unit prices, in the cart's
+   currency, so the order lines carry what the buyer paid per item;
+6. the order (module ``payment_module``, default ``ps_wirepayment``; ``total_paid`` ours).
+
+**Totals.** ``validateOrder`` computes tax and shipping from the shop's own tax rules and
+carrier ranges and knows nothing of our discount; when its totals differ from what the
+buyer paid, the connector writes ours onto the order (``PUT /api/orders/{id}``), and if
+PrestaShop marked the order "Payment error" for the mismatch, records the paid state
+(``order_histories``, ``paid_state`` option, default 2). A timeout between the create and
+that correction leaves PrestaShop's own totals on the order (the retry finds the order).
+Duties have no field of their own: they are booked in the shipping totals. A push that
+fails after creating the customer, addresses or cart leaves those behind, as an abandoned
+checkout would.
+
+**Number**: PrestaShop's ``reference`` (read back with ``GET /api/orders/{id}``: the
+create's answer echoes what was sent).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from orderbridge.connectors import http
+from orderbridge.connectors.port import (
+    ConnectionCheck,
+    ConnectionSettings,
+    PlatformOrder,
+    PushAddress,
+    PushError,
+    PushOrder,
+    PushRejected,
+    PushRetryable,
+    RejectionCode,
+)
+
+TAG_PREFIX = "orderbridge:"
+PAYMENT_ERROR_STATE = "8"  # PS_OS_ERROR in a default install
+DEFAULT_PAID_STATE = "2"  # PS_OS_PAYMENT, "Payment accepted"
+
+Row = Mapping[str, Any]
+
+
+class PrestaShopConnector:
+    """Pushes orders into PrestaShop through its webservice (see the module docstring)."""
+
+    platform = "prestashop"
+    credential_fields = ("api_key",)
+    option_fields = (
+        "id_lang",
+        "id_carrier",
+        "payment_module",
+        "payment_label",
+        "paid_state",
+        "allow_backorders",
+    )
+
+    def __init__(
+        self, settings: ConnectionSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._options = settings.options
+        root = settings.base_url.rstrip("/").removesuffix("/api")
+        self._client = http.build_client(
+            settings, base_url=f"{root}/api", headers={}, transport=transport
+        )
+        self._client.auth = httpx.BasicAuth(settings.credentials.get("api_key", ""), "")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- the port --------------------------------------------------------------------------
+
+    async def create_order(self, order: PushOrder) -> PlatformOrder:
+        _check_addresses(order)
+        currency = await self._one(
+            "currencies", {"iso_code": order.currency}, "id,iso_code,conversion_rate"
+        )
+        if currency is None:
+            raise PushRejected(
+                RejectionCode.CURRENCY_UNSUPPORTED,
+                f"The PrestaShop shop has no {order.currency} currency",
+            )
+        id_lang = await self._language(order.language)
+        id_carrier = await self._carrier()
+        products = await self._products(order)
+        customer = await self._customer(order, id_lang)
+        delivery = await self._address(order.shipping_address, customer, order)
+        invoice = (
+            delivery
+            if order.billing == order.shipping_address
+            else await self._address(order.billing, customer, order)
+        )
+        cart_fields = {
+            "id_currency": currency["id"],
+            "id_lang": id_lang,
+            "id_customer": customer["id"],
+            "id_address_delivery": delivery,
+            "id_address_invoice": invoice,
+            "id_carrier": id_carrier,
+            "secure_key": customer.get("secure_key", ""),
+            "gift": 0,
+            "gift_message": TAG_PREFIX + order.order_id,
+        }
+        rows = [
+            {
+                "id_product": products[line.sku]["id"],
+                "id_product_attribute": 0,
+                "id_address_delivery": delivery,
+                "quantity": line.quantity,
+            }
+            for line in order.lines
+        ]
+        cart = await self._create("carts", cart_fields, {"cart_rows": ("cart_row", rows)})
+        for line in order.lines:
+            await self._create(
+                "specific_prices",
+                _specific_price(line.unit_price, cart, currency, products[line.sku]["id"]),
+            )
+        order_fields = {
+            **{
+                key: cart_fields[key]
+                for key in (
+                    "id_currency",
+                    "id_lang",
+                    "id_customer",
+                    "id_address_delivery",
+                    "id_address_invoice",
+                    "id_carrier",
+                )
+            },
+            "id_cart": cart,
+            "module": self._options.get("payment_module", "ps_wirepayment"),
+            "payment": self._options.get(
+                "payment_label", f"{order.payment_method} ({order.source_name})"
+            ),
+            "conversion_rate": currency.get("conversion_rate", "1"),
+            **_totals(order),
+        }
+        created = await self._create("orders", order_fields, creating=True)
+        placed = await self._read_order(created)
+        return await self._settle(placed, order_fields, order)
+
+    async def find_order(self, order_id: str) -> PlatformOrder | None:
+        found = await self._one(
+            "orders",
+            {"gift_message": TAG_PREFIX + order_id},
+            "id,reference,current_state,total_paid",
+        )
+        return None if found is None else _platform_order(found)
+
+    async def test_connection(self) -> ConnectionCheck:
+        try:
+            await self._list("orders", {}, "id", limit=1)
+        except PushRejected as rejected:
+            return ConnectionCheck(False, rejected.detail, rejected.code)
+        except PushRetryable as retryable:
+            return ConnectionCheck(False, retryable.detail)
+        return ConnectionCheck(True, "PrestaShop answered and the key may read orders")
+
+    # -- what the cart points at -------------------------------------------------------------
+
+    async def _language(self, iso: str) -> Any:
+        if "id_lang" in self._options:
+            return self._options["id_lang"]
+        found = await self._one("languages", {"iso_code": iso}, "id")
+        return found["id"] if found is not None else 1
+
+    async def _carrier(self) -> Any:
+        if "id_carrier" in self._options:
+            return self._options["id_carrier"]
+        found = await self._one("carriers", {"active": "1", "deleted": "0"}, "id")
+        if found is None:
+            raise PushRejected(
+                RejectionCode.SHIPPING_UNAVAILABLE, "The PrestaShop shop has no active carrier"
+            )
+        return found["id"]
+
+    async def _products(self, order: PushOrder) -> dict[str, Row]:
+        wanted: dict[str, int] = {}
+        for line in order.lines:
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+        listed = await self._list(
+            "products", {"reference": "|".join(wanted)}, "id,reference", limit=len(wanted)
+        )
+        found = {str(row["reference"]): row for row in listed}
+        missing = tuple(sku for sku in wanted if sku not in found)
+        if missing:
+            raise PushRejected(
+                RejectionCode.PRODUCT_NOT_FOUND,
+                f"No PrestaShop product with reference {', '.join(missing)}",
+                skus=missing,
+            )
+        stock = {
+            str(row["id_product"]): row
+            for row in await self._list(
+                "stock_availables",
+                {
+                    "id_product": "|".join(str(found[sku]["id"]) for sku in wanted),
+                    "id_product_attribute": "0",
+                },
+                "id,id_product,quantity,out_of_stock",
+            )
+        }
+        backorders = self._options.get("allow_backorders", "") in ("1", "true", "yes")
+        short = tuple(
+            sku
+            for sku, qty in wanted.items()
+            if not _can_sell(stock.get(str(found[sku]["id"])), qty, backorders)
+        )
+        if short:
+            raise PushRejected(
+                RejectionCode.OUT_OF_STOCK,
+                f"Not enough stock in PrestaShop for {', '.join(short)}",
+                skus=short,
+            )
+        return found
+
+    async def _customer(self, order: PushOrder, id_lang: Any) -> Row:
+        found = await self._one("customers", {"email": order.email}, "id,secure_key")
+        if found is not None:
+            return found
+        fields = {
+            "id_lang": id_lang,
+            "firstname": order.first_name,
+            "lastname": order.last_name,
+            "email": order.email,
+            "passwd": secrets.token_urlsafe(24),
+            "active": 1,
+            "newsletter": 0,
+            "optin": 0,
+            "note": f"Created by {order.source_name} for order {order.order_id}",
+        }
+        created = await self._create("customers", fields, answer=True)
+        if not isinstance(created, dict):
+            raise PushRejected(RejectionCode.INVALID_RESPONSE, "POST /api/customers: no customer")
+        return created
+
+    async def _address(self, address: PushAddress, customer: Row, order: PushOrder) -> Any:
+        country = await self._one("countries", {"iso_code": address.country}, "id")
+        if country is None:
+            raise PushRejected(
+                RejectionCode.INVALID_ADDRESS, f"PrestaShop has no country {address.country}"
+            )
+        return await self._create(
+            "addresses",
+            {
+                "id_customer": customer["id"],
+                "id_country": country["id"],
+                "alias": order.source_name[:32],
+                "company": address.company or "",
+                "lastname": address.last_name,
+                "firstname": address.first_name,
+                "address1": address.line1,
+                "address2": address.line2 or "",
+                "postcode": address.postal_code or "",
+                "city": address.city,
+                "phone": address.phone or order.phone or "",
+            },
+        )
+
+    # -- the order after validateOrder ---------------------------------------------------------
+
+    async def _read_order(self, order_id: Any) -> Row:
+        answer = await self._call("GET", f"/orders/{order_id}", params={})
+        try:
+            row = answer["order"]
+            int(row["id"])
+        except (KeyError, TypeError, ValueError):
+            raise PushRetryable(
+                f"GET /api/orders/{order_id}: unexpected answer; the retry looks the order up"
+            ) from None
+        result: Row = row
+        return result
+
+    async def _settle(
+        self, placed: Row, sent: Mapping[str, Any], order: PushOrder
+    ) -> PlatformOrder:
+        """Write our totals where validateOrder computed others; never fails the push (the
+        order exists): what happened goes in the details."""
+        created = _platform_order(placed)
+        ours = _totals(order)
+        if all(_same(placed.get(key), value) for key, value in ours.items()):
+            return created
+        details = dict(created.details)
+        try:
+            fields = {
+                **{key: placed.get(key, "") for key in ("reference", "current_state", "valid")},
+                **sent,
+                "id": placed["id"],
+                "gift": 0,
+                "gift_message": TAG_PREFIX + order.order_id,
+            }
+            await self._write("PUT", f"/orders/{placed['id']}", "order", fields)
+            details["totals"] = "set to the pushed amounts"
+            if str(placed.get("current_state")) == PAYMENT_ERROR_STATE:
+                paid = self._options.get("paid_state", DEFAULT_PAID_STATE)
+                await self._create(
+                    "order_histories", {"id_order": placed["id"], "id_order_state": paid}
+                )
+                details["current_state"] = str(paid)
+        except PushError as failed:
+            details["totals"] = f"PrestaShop's own (correction failed: {failed.detail})"
+        return PlatformOrder(created.id, created.number, details)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _one(self, resource: str, filters: Mapping[str, str], display: str) -> Row | None:
+        rows = await self._list(resource, filters, display, limit=1)
+        return rows[0] if rows else None
+
+    async def _list(
+        self, resource: str, filters: Mapping[str, str], display: str, *, limit: int = 100
+    ) -> list[Row]:
+        params = {f"filter[{key}]": f"[{value}]" for key, value in filters.items()}
+        params.update({"display": f"[{display}]", "limit": str(limit)})
+        answer = await self._call("GET", f"/{resource}", params=params)
+        if answer == []:  # PrestaShop writes an empty list as [], not {"orders": []}
+            return []
+        rows = answer.get(resource) if isinstance(answer, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise PushRejected(
+                RejectionCode.INVALID_RESPONSE, f"GET /api/{resource}: unexpected {answer!r:.200}"
+            )
+        return rows
+
+    async def _create(
+        self,
+        resource: str,
+        fields: Mapping[str, Any],
+        associations: Mapping[str, tuple[str, Sequence[Mapping[str, Any]]]] | None = None,
+        *,
+        creating: bool = False,
+        answer: bool = False,
+    ) -> Any:
+        """POST one object; its id (or, with ``answer``, the whole object)."""
+        singular = _SINGULAR[resource]
+        body = await self._write(
+            "POST", f"/{resource}", singular, fields, associations, creating=creating
+        )
+        try:
+            created = body[singular]
+            int(created["id"])
+        except (KeyError, TypeError, ValueError):
+            if creating:
+                raise PushRetryable(
+                    f"POST /api/{resource}: answer without an id; the retry looks it up"
+                ) from None
+            raise PushRejected(
+                RejectionCode.INVALID_RESPONSE, f"POST /api/{resource}: unexpected {body!r:.200}"
+            ) from None
+        return created if answer else created["id"]
+
+    async def _write(
+        self,
+        method: str,
+        path: str,
+        singular: str,
+        fields: Mapping[str, Any],
+        associations: Mapping[str, tuple[str, Sequence[Mapping[str, Any]]]] | None = None,
+        *,
+        creating: bool = False,
+    ) -> Any:
+        return await self._call(
+            method,
+            path,
+            params={},
+            content=to_xml(singular, fields, associations or {}),
+            creating=creating,
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str],
+        content: bytes | None = None,
+        creating: bool = False,
+    ) -> Any:
+        request = self._client.build_request(
+            method,
+            path,
+            params={**params, "output_format": "JSON"},
+            content=content,
+            headers={"Content-Type": "application/xml"} if content is not None else None,
+        )
+        response = await http.send(self._client, request)
+        _raise_for_answer(response)
+        return http.decode_json(response, outcome_unknown=creating)
+
+
+_SINGULAR = {
+    "carts": "cart",
+    "customers": "customer",
+    "addresses": "address",
+    "specific_prices": "specific_price",
+    "orders": "order",
+    "order_histories": "order_history",
+}
+
+
+def to_xml(
+    resource: str,
+    fields: Mapping[str, Any],
+    associations: Mapping[str, tuple[str, Sequence[Mapping[str, Any]]]],
+) -> bytes:
+    """``<prestashop><resource>fields<associations>…</associations></resource></prestashop>``;
+    ElementTree escapes the text."""
+    root = ET.Element("prestashop", {"xmlns:xlink": "http://www.w3.org/1999/xlink"})
+    node = ET.SubElement(root, resource)
+    for name, value in fields.items():
+        ET.SubElement(node, name).text = "" if value is None else str(value)
+    if associations:
+        linked = ET.SubElement(node, "associations")
+        for name, (item_name, items) in associations.items():
+            group = ET.SubElement(linked, name)
+            for item in items:
+                element = ET.SubElement(group, item_name)
+                for key, value in item.items():
+                    ET.SubElement(element, key).text = str(value)
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data
+
+
+def _totals(order: PushOrder) -> dict[str, str]:
+    totals = order.totals
+    products_tax = sum((line.tax for line in order.lines), Decimal(0))
+    paid_excl = totals.total - totals.tax
+    return {
+        "total_paid": str(totals.total),
+        "total_paid_real": str(totals.total),
+        "total_paid_tax_incl": str(totals.total),
+        "total_paid_tax_excl": str(paid_excl),
+        "total_products": str(totals.items),
+        "total_products_wt": str(totals.items + products_tax),
+        "total_discounts": str(totals.discount),
+        "total_discounts_tax_incl": str(totals.discount),
+        "total_discounts_tax_excl": str(totals.discount),
+        "total_shipping": str(totals.shipping + order.shipping.tax + totals.duties),
+        "total_shipping_tax_incl": str(totals.shipping + order.shipping.tax + totals.duties),
+        "total_shipping_tax_excl": str(totals.shipping + totals.duties),
+    }
+
+
+def _specific_price(unit_price: Decimal, cart: Any, currency: Row, product: Any) -> dict[str, Any]:
+    return {
+        "id_shop": 0,
+        "id_cart": cart,
+        "id_product": product,
+        "id_product_attribute": 0,
+        "id_currency": currency["id"],
+        "id_country": 0,
+        "id_group": 0,
+        "id_customer": 0,
+        "price": str(unit_price),
+        "from_quantity": 1,
+        "reduction": 0,
+        "reduction_tax": 0,
+        "reduction_type": "amount",
+        "from": "0000-00-00 00:00:00",
+        "to": "0000-00-00 00:00:00",
+    }
+
+
+def _same(theirs: Any, ours: str) -> bool:
+    try:
+        return Decimal(str(theirs)) == Decimal(ours)
+    except ArithmeticError:
+        return False
+
+
+def _can_sell(stock: Row | None, qty: int, backorders: bool) -> bool:
+    if stock is None:
+        return False
+    # out_of_stock: 0 deny, 1 allow, 2 the shop's default (denying, unless told otherwise)
+    if str(stock.get("out_of_stock")) == "1" or backorders:
+        return True
+    try:
+        return Decimal(str(stock.get("quantity"))) >= qty
+    except ArithmeticError:
+        return False
+
+
+def _check_addresses(order: PushOrder) -> None:
+    for kind, address in (("billing", order.billing), ("shipping", order.shipping_address)):
+        missing = [
+            name
+            for name, value in (
+                ("address1", address.line1),
+                ("city", address.city),
+                ("country", address.country),
+                ("lastname", address.last_name),
+                ("firstname", address.first_name),
+            )
+            if not (value or "").strip()
+        ]
+        if missing:
+            raise PushRejected(
+                RejectionCode.INVALID_ADDRESS,
+                f"The {kind} address has no {', '.join(missing)}: PrestaShop requires them",
+            )
+
+
+def _platform_order(row: Row) -> PlatformOrder:
+    try:
+        details = {
+            key: str(row[key])
+            for key in ("current_state", "total_paid")
+            if row.get(key) is not None
+        }
+        return PlatformOrder(id=str(int(row["id"])), number=str(row["reference"]), details=details)
+    except (KeyError, TypeError, ValueError):
+        raise PushRejected(
+            RejectionCode.INVALID_RESPONSE, f"PrestaShop order without id/reference: {row!r:.200}"
+        ) from None
+
+
+# PrestaShop's messages (lower case) -> our codes; first match wins.
+_MESSAGE_CODES: tuple[tuple[str, RejectionCode], ...] = (
+    ("address->", RejectionCode.INVALID_ADDRESS),
+    ("customer->email", RejectionCode.INVALID_CUSTOMER),
+    ("customer->", RejectionCode.INVALID_CUSTOMER),
+    ("carrier", RejectionCode.SHIPPING_UNAVAILABLE),
+    ("currency", RejectionCode.CURRENCY_UNSUPPORTED),
+    ("product", RejectionCode.PRODUCT_NOT_FOUND),
+)
+
+
+def error_messages(body: Any) -> str:
+    """``{"errors": [{"code": 86, "message": "..."}]}`` -> one line."""
+    if not isinstance(body, dict) or not isinstance(body.get("errors"), list):
+        return ""
+    return "; ".join(
+        f"{error.get('message', '')} (code {error.get('code')})"
+        for error in body["errors"]
+        if isinstance(error, dict)
+    )
+
+
+def _raise_for_answer(response: httpx.Response) -> None:
+    if response.status_code >= 500:
+        # PrestaShop answers 500 for exceptions it did not expect, including "an order has
+        # already been placed using this cart": retryable; the retry's find_order settles it.
+        raise PushRetryable(
+            f"{response.request.method} {response.request.url.path}: server error "
+            f"{response.status_code}: {http.excerpt(response)}",
+            platform_code=str(response.status_code),
+        )
+    http.raise_for_status(response)
+    status = response.status_code
+    if status < 400:
+        return
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    message = error_messages(body)
+    detail = (
+        f"{response.request.method} {response.request.url.path}: "
+        f"{message or http.excerpt(response)} ({status})"
+    )
+    lowered = message.lower()
+    for needle, code in _MESSAGE_CODES:
+        if needle in lowered:
+            raise PushRejected(code, detail, platform_code=str(status))
+    code = RejectionCode.NOT_FOUND if status == 404 else RejectionCode.REJECTED
+    raise PushRejected(code, detail, platform_code=str(status))
