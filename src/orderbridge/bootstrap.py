@@ -159,8 +159,8 @@ def build(
     pipeline = Pipeline(clock, orders, payments)
     release = PaymentRelease(clock, recorder, payments)
     refunds = RefundService(clock, recorder, payments, orders)
-    connections = ConnectionService(clock, box, outbound, default_registry())
     connectors = ConnectorPool(default_registry(), outbound)
+    connections = ConnectionService(clock, box, outbound, default_registry(), connectors)
     pushes = PushService(clock, recorder, orders, connections, connectors)
     orders.hooks.append(pushes.on_status)
     container = Container(

@@ -12,7 +12,17 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from orderbridge import __version__
-from orderbridge.api import checkout, errors, events, openapi, orders, processing, refunds, webhooks
+from orderbridge.api import (
+    checkout,
+    connections,
+    errors,
+    events,
+    openapi,
+    orders,
+    processing,
+    refunds,
+    webhooks,
+)
 from orderbridge.api.auth import Authenticator
 from orderbridge.bootstrap import Container
 from orderbridge.runtime import start_background
@@ -62,6 +72,7 @@ def create_app(container: Container, *, manage_container: bool = True) -> FastAP
     app.include_router(processing.router)
     app.include_router(refunds.router)
     app.include_router(webhooks.router)
+    app.include_router(connections.router)
     # The Merchant Account: its own application, so its pages stay out of the API's
     # OpenAPI document and answer errors with HTML.
     app.mount(ui_app.MOUNT, ui_app.create_ui(container), name="account")

@@ -11,6 +11,7 @@ factory's, the base URL must pass the outbound guard (https and a public host, u
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -18,23 +19,33 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.clock import Clock, rfc3339
-from orderbridge.connectors.port import ConnectionCheck, ConnectionSettings
+from orderbridge.connectors.pool import ConnectorPool, revision_of
+from orderbridge.connectors.port import ConnectionCheck, ConnectionSettings, RejectionCode
 from orderbridge.connectors.registry import Registry, UnknownPlatform
 from orderbridge.connectors.schemas import ConnectionIn
-from orderbridge.crypto import SecretBox
+from orderbridge.crypto import SecretBox, SecretBoxError
+from orderbridge.db.database import Database
 from orderbridge.db.models import StoreConnection
 from orderbridge.errors import FieldError, NotFound, ValidationFailed
 from orderbridge.outbound.guard import OutboundPolicy, UnsafeTarget, check_url
 
+log = logging.getLogger("orderbridge.connectors")
+
 
 class ConnectionService:
     def __init__(
-        self, clock: Clock, box: SecretBox, policy: OutboundPolicy, registry: Registry
+        self,
+        clock: Clock,
+        box: SecretBox,
+        policy: OutboundPolicy,
+        registry: Registry,
+        pool: ConnectorPool,
     ) -> None:
         self.clock = clock
         self.box = box
         self.policy = policy
         self.registry = registry
+        self.pool = pool
 
     # ---- writing ----------------------------------------------------------------------------
 
@@ -93,12 +104,32 @@ class ConnectionService:
         if not result.rowcount:  # type: ignore[attr-defined]
             raise NotFound("the store has no plug & play connection", code="no_connection")
 
+    async def test(self, db: Database, store_id: str) -> StoreConnection:
+        """Ask the platform (``test_connection``) and keep the answer. Not one transaction:
+        the platform is called between reading the connection and writing the result, so
+        that no transaction waits for it."""
+        async with db.reader() as session:
+            connection = await self.get(session, store_id)
+        revision = revision_of(connection)
+        try:
+            async with self.pool.connector(
+                store_id, revision, lambda: self.settings_of(connection)
+            ) as connector:
+                check = await connector.test_connection()
+        except (UnknownPlatform, SecretBoxError) as error:
+            check = ConnectionCheck(False, str(error), RejectionCode.REJECTED)
+        except Exception as error:  # a connector must not raise here; say so, not 500
+            log.exception("the %s connector's test failed", connection.platform)
+            check = ConnectionCheck(False, f"{type(error).__name__}: {error}")
+        async with db.transaction() as session:
+            return await self.record_test(session, store_id, revision, check)
+
     async def record_test(
-        self, session: AsyncSession, store_id: str, version: int, check: ConnectionCheck
+        self, session: AsyncSession, store_id: str, revision: str, check: ConnectionCheck
     ) -> StoreConnection:
         """Keep a test's result, unless the connection changed while it ran."""
         connection = await self.get(session, store_id, for_update=True)
-        if connection.version == version:
+        if revision_of(connection) == revision:
             connection.last_test_at = self.clock.now()
             connection.last_test_ok = check.ok
             connection.last_test_code = check.code.value if check.code else None
