@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
@@ -20,6 +21,8 @@ from orderbridge.connectors.port import (
     RejectionCode,
 )
 from orderbridge.connectors.vendure import VendureConnector
+from orderbridge.demo import sample_order
+from tests.conftest import Api
 from tests.connectors.orders import address, push_order
 from tests.support import vendure as harness
 from tests.support.localstripe import free_loopback_port
@@ -476,3 +479,37 @@ class _ExpiringOnce(httpx.AsyncBaseTransport):
             self.expire_next = False
             request.headers["Authorization"] = "Bearer expired-session-token"
         return await self.inner.handle_async_request(request)
+
+
+# -- end to end: the push job and the worker -----------------------------------------------
+
+
+async def test_ready_order_is_pushed_to_vendure_accepted_with_its_code_and_completed(
+    api: Api, vendure: harness.VendureServer, admin: harness.AdminClient, rng: random.Random
+) -> None:
+    connection = await api.client.put(
+        f"/v2/connections/{api.keys.store_id}",
+        json={
+            "platform": "vendure",
+            "base_url": vendure.admin_url,
+            "credentials": {"username": vendure.username, "password": vendure.password},
+            "options": {"shipping_method": harness.SHIPPING_CODE},
+            "timeout": 10,
+        },
+        headers=api.keys.merchant,
+    )
+    assert connection.status_code in (200, 201), connection.text
+    payload = sample_order(rng)
+
+    order = await api.ready_order(payload)
+
+    [held] = admin.order_by_external_id(order["id"])
+    assert order["status"] == "COMPLETED"
+    assert order["external"] == {"order_id": held["id"], "order_number": held["code"]}
+    assert held["state"] == "PaymentSettled"
+    assert held["currencyCode"] == payload["currency"]
+    assert sorted((line["productVariant"]["sku"], line["quantity"]) for line in held["lines"]) == (
+        sorted((item["sku"], item["quantity"]) for item in payload["items"])
+    )
+    [payment] = held["payments"]
+    assert payment["metadata"]["total"] == order["totals"]["total"]
