@@ -79,6 +79,10 @@ class Product:
 
 
 class PlatformFake(Protocol):
+    """Optionally also ``currencies: frozenset[str]``: the only currencies the platform's
+    API can book an order in (BigCommerce V2: the store's); the contract then expects
+    ``CURRENCY_UNSUPPORTED`` for any other. Without it, any currency must book."""
+
     platform: str
     base_url: str
 

@@ -89,6 +89,13 @@ async def test_amounts_booked_equal_the_push_order_amounts(
     fake: PlatformFake, connector: Connector, currency: str
 ) -> None:
     order = push_order(currency=currency)
+    bookable = getattr(fake, "currencies", None)
+    if bookable is not None and currency not in bookable:
+        with pytest.raises(PushRejected) as rejected:
+            await connector.create_order(order)
+        assert rejected.value.code is RejectionCode.CURRENCY_UNSUPPORTED
+        assert fake.orders == []
+        return
 
     await connector.create_order(order)
 
