@@ -230,6 +230,11 @@ class FakePrestaShop(FakeState):
             failed = self._validate_order(fields)
             if failed is not None:
                 return failed
+        elif resource == "order_histories":  # a new state becomes the order's current one
+            for order in self.tables["orders"]:
+                if str(order["id"]) == fields["id_order"]:
+                    order["current_state"] = fields["id_order_state"]
+            self.tables[resource].append(fields)
         else:
             self.tables[resource].append(fields)
         if fault is not None:  # timeout_after_create
