@@ -282,3 +282,28 @@ def test_v3_error_objects_are_read_too() -> None:
 
     assert refused.code is RejectionCode.REJECTED
     assert "Input is invalid" in refused.detail
+
+
+async def test_an_empty_quota_stops_calls_until_the_window_resets() -> None:
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(
+            200,
+            json={"name": "Store", "currency": "USD"},
+            headers={"X-Rate-Limit-Requests-Left": "0", "X-Rate-Limit-Time-Reset-Ms": "20000"},
+        )
+
+    connector = BigCommerceConnector(
+        dataclasses.replace(BigCommerceFake().settings(), base_url="https://api.example/stores/x"),
+        transport=httpx.MockTransport(answer),
+    )
+    assert (await connector.test_connection()).ok
+
+    with pytest.raises(PushRetryable) as retryable:
+        await connector.create_order(push_order())
+
+    assert retryable.value.retry_after is not None
+    assert 19.0 < retryable.value.retry_after <= 20.0
+    assert sent == ["/stores/x/v2/store"]

@@ -29,7 +29,9 @@ asks after a failed push, within its retry window, so the order, if it exists, i
 newest.
 
 Rate limits: a store's quota is shared by every app and refilled every 30 seconds; a 429
-waits ``X-Rate-Limit-Time-Reset-Ms``.
+waits ``X-Rate-Limit-Time-Reset-Ms``. When an answer says no request is left
+(``X-Rate-Limit-Requests-Left: 0``), the connector makes no call until the window resets
+and answers ``PushRetryable`` with the remaining wait instead of collecting 429s.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class BigCommerceConnector:
         self._status_id = int(options.get("status_id") or AWAITING_FULFILLMENT)
         self._lookup = timedelta(days=int(options.get("lookup_days") or DEFAULT_LOOKUP_DAYS))
         self._store_seen: tuple[float, dict[str, Any]] | None = None
+        self._quota_empty_until: float | None = None  # time.monotonic()
         self._client = http.build_client(
             settings,
             base_url=base,
@@ -206,8 +209,10 @@ class BigCommerceConnector:
         variants: Mapping[str, Variant] | None = None,
     ) -> Any:
         creating = method == "POST"
+        self._wait_for_quota()
         request = self._client.build_request(method, path, params=params, json=json)
         response = await http.send(self._client, request)
+        self._note_quota(response)
         if response.status_code == 429:
             http.raise_for_status(response, retry_after=quota_reset(response))
         http.raise_for_status(response)
@@ -218,6 +223,27 @@ class BigCommerceConnector:
         if response.status_code not in (200, 201):
             raise http.unexpected(response, outcome_unknown=creating)
         return http.decode_json(response, outcome_unknown=creating)
+
+    def _wait_for_quota(self) -> None:
+        """The store's quota is shared by every app: once an answer said none is left,
+        the calls until the window refills would only earn 429s, so they are not made."""
+        if self._quota_empty_until is None:
+            return
+        wait = self._quota_empty_until - time.monotonic()
+        if wait <= 0:
+            self._quota_empty_until = None
+            return
+        raise PushRetryable(
+            "the store's API quota is used up until its 30-second window refills",
+            retry_after=wait,
+            platform_code="quota",
+        )
+
+    def _note_quota(self, response: httpx.Response) -> None:
+        left = response.headers.get("X-Rate-Limit-Requests-Left")
+        reset = quota_reset(response)
+        if left is not None and left.strip() == "0" and reset:
+            self._quota_empty_until = time.monotonic() + reset
 
 
 def quota_reset(response: httpx.Response) -> float | None:
