@@ -54,7 +54,6 @@ from orderbridge.connectors.port import (
     ConnectionCheck,
     ConnectionSettings,
     PlatformOrder,
-    PushAddress,
     PushError,
     PushOrder,
     PushRejected,
@@ -179,14 +178,14 @@ class VendureConnector:
         try:
             answer = await self._call(
                 gql.build_draft_document(len(order.lines), with_shipping_method=bool(method_id)),
-                _draft_variables(order, draft_id, variant_ids, method_id),
+                gql.draft_variables(order, draft_id, variant_ids, method_id),
                 currency=order.currency,
             )
             self._check_draft(order, answer)
             per_order_method = None if method_id else await self._first_eligible(draft_id)
             answer = await self._call(
                 gql.build_settle_document(with_shipping_method=bool(per_order_method)),
-                _settle_variables(order, draft_id, self._payment_method, per_order_method),
+                gql.settle_variables(order, draft_id, self._payment_method, per_order_method),
                 currency=order.currency,
                 outcome_unknown=True,
             )
@@ -573,80 +572,6 @@ def _unreadable(what: str, answer: _Answer) -> PushRejected:
     return PushRejected(
         RejectionCode.INVALID_RESPONSE, f"Vendure's answer to {what} has an unexpected shape"
     )
-
-
-# -- variables -----------------------------------------------------------------------------
-
-
-def _address(address: PushAddress) -> dict[str, Any]:
-    return {
-        "fullName": f"{address.first_name} {address.last_name}".strip(),
-        "company": address.company,
-        "streetLine1": address.line1,
-        "streetLine2": address.line2,
-        "city": address.city,
-        "province": address.region,
-        "postalCode": address.postal_code,
-        "countryCode": address.country,
-        "phoneNumber": address.phone,
-    }
-
-
-def _draft_variables(
-    order: PushOrder, draft_id: str, variant_ids: Mapping[str, str], method_id: str | None
-) -> dict[str, Any]:
-    variables: dict[str, Any] = {
-        "orderId": draft_id,
-        "custom": {"id": draft_id, "customFields": {"externalId": order.order_id}},
-        "customer": {
-            "emailAddress": order.email,
-            "firstName": order.first_name,
-            "lastName": order.last_name,
-            "phoneNumber": order.phone,
-        },
-        "shipping": _address(order.shipping_address),
-        "billing": _address(order.billing),
-    }
-    for index, line in enumerate(order.lines):
-        variables[f"variant{index}"] = variant_ids[line.sku]
-        variables[f"quantity{index}"] = line.quantity
-    if method_id:
-        variables["shippingMethodId"] = method_id
-    return variables
-
-
-def _settle_variables(
-    order: PushOrder, draft_id: str, method: str, shipping_method_id: str | None
-) -> dict[str, Any]:
-    currency = order.currency
-    totals = order.totals
-    variables: dict[str, Any] = {
-        "orderId": draft_id,
-        "payment": {
-            "orderId": draft_id,
-            "method": method,
-            "transactionId": order.payment_reference or order.order_id,
-            # Our amounts beside Vendure's own (it prices from its catalog): exact strings.
-            "metadata": {
-                "orderbridge_order_id": order.order_id,
-                "source": order.source_name,
-                "payment_method": order.payment_method,
-                "currency": currency,
-                "buyer_currency": order.buyer_currency,
-                "exchange_rate": str(order.exchange_rate),
-                "items": format_amount(totals.items, currency),
-                "discount": format_amount(totals.discount, currency),
-                "shipping": format_amount(totals.shipping, currency),
-                "tax": format_amount(totals.tax, currency),
-                "duties": format_amount(totals.duties, currency),
-                "total": format_amount(totals.total, currency),
-                "note": order.note,
-            },
-        },
-    }
-    if shipping_method_id:
-        variables["shippingMethodId"] = shipping_method_id
-    return variables
 
 
 CONNECTOR = VendureConnector

@@ -1,4 +1,5 @@
-"""The Vendure Admin API documents the Vendure connector sends (Vendure 3.x).
+"""The Vendure Admin API documents the Vendure connector sends (Vendure 3.x), and the
+variables it sends with them.
 
 Kept apart from the connector so that the push benchmark can send exactly the same
 documents directly and compare. A push is three HTTP requests (plus, now and then, a login
@@ -19,7 +20,11 @@ and a variant or shipping-method look-up, both cached):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from orderbridge.connectors.port import PushAddress, PushOrder
+from orderbridge.money import format_amount
 
 ERROR_FIELDS = "__typename ... on ErrorResult { errorCode message }"
 
@@ -147,3 +152,77 @@ def _shipping_method_field() -> str:
 
 def _mutation(name: str, params: Sequence[str], fields: Sequence[str]) -> str:
     return f"mutation {name}({', '.join(params)}) {{\n  " + "\n  ".join(fields) + "\n}"
+
+
+# -- variables ---------------------------------------------------------------------------
+
+
+def address_input(address: PushAddress) -> dict[str, Any]:
+    return {
+        "fullName": f"{address.first_name} {address.last_name}".strip(),
+        "company": address.company,
+        "streetLine1": address.line1,
+        "streetLine2": address.line2,
+        "city": address.city,
+        "province": address.region,
+        "postalCode": address.postal_code,
+        "countryCode": address.country,
+        "phoneNumber": address.phone,
+    }
+
+
+def draft_variables(
+    order: PushOrder, draft_id: str, variant_ids: Mapping[str, str], method_id: str | None
+) -> dict[str, Any]:
+    variables: dict[str, Any] = {
+        "orderId": draft_id,
+        "custom": {"id": draft_id, "customFields": {"externalId": order.order_id}},
+        "customer": {
+            "emailAddress": order.email,
+            "firstName": order.first_name,
+            "lastName": order.last_name,
+            "phoneNumber": order.phone,
+        },
+        "shipping": address_input(order.shipping_address),
+        "billing": address_input(order.billing),
+    }
+    for index, line in enumerate(order.lines):
+        variables[f"variant{index}"] = variant_ids[line.sku]
+        variables[f"quantity{index}"] = line.quantity
+    if method_id:
+        variables["shippingMethodId"] = method_id
+    return variables
+
+
+def settle_variables(
+    order: PushOrder, draft_id: str, method: str, shipping_method_id: str | None
+) -> dict[str, Any]:
+    currency = order.currency
+    totals = order.totals
+    variables: dict[str, Any] = {
+        "orderId": draft_id,
+        "payment": {
+            "orderId": draft_id,
+            "method": method,
+            "transactionId": order.payment_reference or order.order_id,
+            # Our amounts beside Vendure's own (it prices from its catalog): exact strings.
+            "metadata": {
+                "orderbridge_order_id": order.order_id,
+                "source": order.source_name,
+                "payment_method": order.payment_method,
+                "currency": currency,
+                "buyer_currency": order.buyer_currency,
+                "exchange_rate": str(order.exchange_rate),
+                "items": format_amount(totals.items, currency),
+                "discount": format_amount(totals.discount, currency),
+                "shipping": format_amount(totals.shipping, currency),
+                "tax": format_amount(totals.tax, currency),
+                "duties": format_amount(totals.duties, currency),
+                "total": format_amount(totals.total, currency),
+                "note": order.note,
+            },
+        },
+    }
+    if shipping_method_id:
+        variables["shippingMethodId"] = shipping_method_id
+    return variables
