@@ -71,6 +71,21 @@ async def test_paid_order_reduces_stock_through_woocommerce(
     assert fake.products[MUG].stock == 9
 
 
+async def test_variation_is_booked_under_its_parent_product(
+    fake: FakeWooCommerce, connector: WooCommerceConnector
+) -> None:
+    fake.add_product("TSHIRT-BLUE-L", stock=3, price=Decimal("25.00"))
+    fake.variations["TSHIRT-BLUE-L"] = 77
+
+    await connector.create_order(push_order(lines=[("TSHIRT-BLUE-L", 2)]))
+
+    [posted] = [r.json for r in fake.requests if r.method == "POST"]
+    variation_id = fake.products["TSHIRT-BLUE-L"].id
+    assert posted["line_items"][0]["product_id"] == 77
+    assert posted["line_items"][0]["variation_id"] == variation_id
+    assert fake.products["TSHIRT-BLUE-L"].stock == 1
+
+
 async def test_tax_class_option_is_set_on_every_line(fake: FakeWooCommerce) -> None:
     settings = dataclasses.replace(fake.settings(), options={"tax_class": "zero-rate"})
     connector = WooCommerceConnector(settings)

@@ -54,6 +54,7 @@ from orderbridge.connectors.port import (
     RejectionCode,
 )
 
+CENT = Decimal("0.01")
 DEFAULT_PAYMENT_METHOD = "checkmo"
 DEFAULT_SHIPPING_METHOD = "flatrate_flatrate"
 ORDER_FIELDS = (
@@ -275,7 +276,7 @@ def order_entity(
     comment."""
     totals = order.totals
     status = options.get("order_status", "processing")
-    store_id = int(options.get("store_id", "1"))
+    store_id = int(options["store_id"]) if options.get("store_id", "").isdigit() else 1
     shipping_amount = order.shipping.price + totals.duties
     note = order.note
     if totals.duties:
@@ -355,7 +356,7 @@ def _item(line: Any, product: Mapping[str, Any], store_id: int) -> dict[str, Any
         "row_total": row,
         "discount_amount": line.discount,
         "tax_amount": line.tax,
-        "price_incl_tax": line.unit_price + line.tax / line.quantity,
+        "price_incl_tax": (line.unit_price + line.tax / line.quantity).quantize(CENT),
         "row_total_incl_tax": row + line.tax,
     }
     return {

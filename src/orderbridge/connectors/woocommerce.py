@@ -9,7 +9,8 @@ behind a TLS-terminating proxy does).
 
 **The order.** ``POST /orders`` with ``set_paid: true`` (WooCommerce then records the
 payment and reduces stock itself), ``currency``, billing and shipping, line items by
-product id (looked up by SKU, ``GET /products?sku=A,B``) with ``subtotal`` (before
+product id (looked up by SKU, ``GET /products?sku=A,B``, which also returns variations:
+they are booked as ``variation_id`` under their ``parent_id``) with ``subtotal`` (before
 discount) and ``total`` (after it) so the discount is booked per line, one shipping line,
 and our tax and duties as fee lines without tax (``tax_status: none``): WooCommerce's
 line tax fields are read-only and recomputed from the store's own tax rates, which could
@@ -124,7 +125,8 @@ class WooCommerceConnector:
             ) from None
 
     async def find_order(self, order_id: str) -> PlatformOrder | None:
-        days = int(self._options.get("lookup_days", DEFAULT_LOOKUP_DAYS))
+        given = self._options.get("lookup_days", "")
+        days = int(given) if given.isdigit() else DEFAULT_LOOKUP_DAYS
         after = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S")
         for page in range(1, MAX_LOOKUP_PAGES + 1):
             params = {
@@ -218,8 +220,14 @@ def order_body(
     lines = []
     for line in order.lines:
         subtotal = line.unit_price * line.quantity
+        product = products[line.sku]
         item: dict[str, Any] = {
-            "product_id": products[line.sku]["id"],
+            # a variation is booked under its parent product, as WooCommerce stores it
+            **(
+                {"product_id": product["parent_id"], "variation_id": product["id"]}
+                if product.get("type") == "variation" and product.get("parent_id")
+                else {"product_id": product["id"]}
+            ),
             "quantity": line.quantity,
             "subtotal": str(subtotal),
             "total": str(subtotal - line.discount),

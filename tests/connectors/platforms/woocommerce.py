@@ -49,6 +49,7 @@ class FakeWooCommerce(FakeState):
         super().__init__()
         self.base_url = ""
         self.booked: list[dict[str, Any]] = []
+        self.variations: dict[str, int] = {}  # SKU -> parent product id, for variations
 
     def settings(self) -> ConnectionSettings:
         return ConnectionSettings(
@@ -107,7 +108,8 @@ class FakeWooCommerce(FakeState):
             "id": product.id,
             "name": sku.title(),
             "sku": sku,
-            "type": "simple",
+            "type": "variation" if sku in self.variations else "simple",
+            "parent_id": self.variations.get(sku, 0),
             "status": "publish",
             "price": _money(product.price),
             "manage_stock": True,
@@ -152,8 +154,9 @@ class FakeWooCommerce(FakeState):
         by_id = {product.id: product for product in self.products.values()}
         items: list[dict[str, Any]] = []
         for line in body.get("line_items", []):
-            product = by_id.get(line.get("product_id"))
-            if product is None:
+            product = by_id.get(line.get("variation_id") or line.get("product_id"))
+            parent = self.variations.get(product.sku) if product is not None else None
+            if product is None or (parent is not None and line.get("product_id") != parent):
                 return _error("woocommerce_rest_invalid_product_id", "Invalid product ID.", 400)
             quantity = int(line["quantity"])
             subtotal = Decimal(str(line.get("subtotal", product.price * quantity)))
@@ -161,7 +164,8 @@ class FakeWooCommerce(FakeState):
             items.append(
                 {
                     "id": self.next_id(),
-                    "product_id": product.id,
+                    "product_id": parent or product.id,
+                    "variation_id": product.id if parent else 0,
                     "sku": product.sku,
                     "quantity": quantity,
                     "subtotal": _money(subtotal),
