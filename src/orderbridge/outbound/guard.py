@@ -223,12 +223,24 @@ def guarded_connector(
     return aiohttp.TCPConnector(resolver=guarded, **connector_kwargs)  # type: ignore[arg-type]
 
 
+# How many URLs that passed ``check_url`` a session remembers (a dispatcher sends to the
+# same few URLs over and over; the check is a pure function of the URL and the policy).
+_PASSED_URLS = 4096
+
+
 def _check_every_request(policy: OutboundPolicy) -> aiohttp.ClientMiddlewareType:
+    passed: set[URL] = set()
+
     async def middleware(
         request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
         # Runs for each hop of a redirect too, so a redirect to an IP literal is judged.
-        check_url(request.url, policy)
+        url = request.url
+        if url not in passed:
+            check_url(url, policy)
+            if len(passed) >= _PASSED_URLS:
+                passed.clear()
+            passed.add(url)
         # Through a proxy the resolver would only vet the proxy's address.
         if request.proxy is not None:
             raise UnsafeTarget(

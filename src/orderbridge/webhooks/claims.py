@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Integer,
@@ -432,21 +433,19 @@ async def write_results(
     return lost
 
 
-# One round trip per batch, whatever its size: the delivery rows are updated from arrays
-# where the lease token still matches (the row lock makes that check atomic), and only the
-# updated ones get their attempt row. The alternative, executemany, costs the driver and
-# the server one statement per row.
+# One round trip per batch, whatever its size: the delivery rows are updated from the
+# batch where the lease token still matches (the row lock makes that check atomic), and only
+# the updated ones get their attempt row. The alternative, executemany, costs the driver and
+# the server one statement per row. The batch travels as one JSON document: measured, the
+# driver spent more time dumping twelve arrays element by element than the rest of the
+# write took.
 _WRITE_RESULTS_PG = text(
     """
 WITH results AS (
-    SELECT * FROM unnest(
-        CAST(:ids AS bigint[]), CAST(:tokens AS text[]), CAST(:statuses AS text[]),
-        CAST(:attempts AS integer[]), CAST(:next AS timestamptz[]),
-        CAST(:codes AS integer[]), CAST(:errors AS text[]), CAST(:completed AS timestamptz[]),
-        CAST(:endpoints AS text[]), CAST(:attempted AS timestamptz[]),
-        CAST(:durations AS integer[]), CAST(:bodies AS text[])
-    ) AS r(id, token, status, attempt, next, code, error, completed,
-           endpoint_id, attempted_at, duration_ms, body)
+    SELECT * FROM json_to_recordset(CAST(:results AS json))
+        AS r(id bigint, token text, status text, attempt integer, next timestamptz,
+             code integer, error text, completed timestamptz, endpoint_id text,
+             attempted_at timestamptz, duration_ms integer, body text)
 ), held AS (
     UPDATE webhook_deliveries AS d
     SET status = r.status, attempts = r.attempt, next_attempt_at = r.next,
@@ -470,13 +469,7 @@ RETURNING delivery_id
 async def _write_results_postgresql(
     session: AsyncSession, results: Sequence[Finished], *, now: datetime
 ) -> set[int]:
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "ids", "tokens", "statuses", "attempts", "next", "codes", "errors", "completed",
-            "endpoints", "attempted", "durations", "bodies",
-        )
-    }  # fmt: skip
+    rows: list[dict[str, Any]] = []
     for result in results:
         if result.succeeded:
             status = DeliveryStatus.SUCCEEDED
@@ -485,20 +478,26 @@ async def _write_results_postgresql(
         else:
             status = DeliveryStatus.PENDING
         delivery = result.delivery
-        columns["ids"].append(delivery.id)
-        columns["tokens"].append(delivery.lease_token)
-        columns["statuses"].append(status)
-        columns["attempts"].append(delivery.attempts + 1)
-        columns["next"].append(result.next_attempt_at or result.attempted_at)
-        columns["codes"].append(result.status_code)
-        columns["errors"].append(result.error)
-        columns["completed"].append(None if status == DeliveryStatus.PENDING else now)
-        columns["endpoints"].append(delivery.endpoint_id)
-        columns["attempted"].append(result.attempted_at)
-        columns["durations"].append(result.duration_ms)
-        columns["bodies"].append(result.response_body)
-    rows = await session.execute(_WRITE_RESULTS_PG, {**columns, "now": now})
-    held = {row[0] for row in rows.all()}
+        rows.append(
+            {
+                "id": delivery.id,
+                "token": delivery.lease_token,
+                "status": str(status),
+                "attempt": delivery.attempts + 1,
+                "next": result.next_attempt_at or result.attempted_at,
+                "code": result.status_code,
+                "error": result.error,
+                "completed": None if status == DeliveryStatus.PENDING else now,
+                "endpoint_id": delivery.endpoint_id,
+                "attempted_at": result.attempted_at,
+                "duration_ms": result.duration_ms,
+                "body": result.response_body,
+            }
+        )
+    written = await session.execute(
+        _WRITE_RESULTS_PG, {"results": orjson.dumps(rows).decode(), "now": now}
+    )
+    held = {row[0] for row in written.all()}
     return {r.delivery.id for r in results} - held
 
 
