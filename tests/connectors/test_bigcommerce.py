@@ -15,7 +15,7 @@ import pytest
 from orderbridge.connectors import bigcommerce
 from orderbridge.connectors.bigcommerce import BigCommerceConnector, rejection
 from orderbridge.connectors.port import PushRejected, PushRetryable, RejectionCode
-from tests.connectors.orders import push_order
+from tests.connectors.orders import address, push_order
 from tests.connectors.platforms.bigcommerce import STORE_HASH, TOKEN, BigCommerceFake, start
 
 pytestmark = pytest.mark.timeout(30)
@@ -307,3 +307,27 @@ async def test_an_empty_quota_stops_calls_until_the_window_resets() -> None:
     assert retryable.value.retry_after is not None
     assert 19.0 < retryable.value.retry_after <= 20.0
     assert sent == ["/stores/x/v2/store"]
+
+
+@pytest.mark.parametrize(
+    ("country", "region", "state"),
+    [
+        ("US", "TX", "Texas"),
+        ("CA", "Quebec", "Quebec"),
+        ("FR", "IDF", "Île-de-France"),
+        ("FR", None, ""),
+        ("US", "Somewhere", "Somewhere"),
+    ],
+)
+async def test_region_is_sent_as_the_state_name(
+    store: BigCommerceFake,
+    connector: BigCommerceConnector,
+    country: str,
+    region: str | None,
+    state: str,
+) -> None:
+    where = address(country=country, region=region)
+
+    await connector.create_order(dataclasses.replace(push_order(), shipping_address=where))
+
+    assert posted(store)["shipping_addresses"][0]["state"] == state

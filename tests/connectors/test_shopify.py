@@ -19,7 +19,7 @@ from orderbridge.connectors.shopify import (
     throttle_wait,
     user_errors_rejection,
 )
-from tests.connectors.orders import BUYER_CURRENCY, EXCHANGE_RATE, push_order
+from tests.connectors.orders import BUYER_CURRENCY, EXCHANGE_RATE, address, push_order
 from tests.connectors.platforms.shopify import TOKEN, ShopifyFake, search_terms, start
 
 pytestmark = pytest.mark.timeout(30)
@@ -324,3 +324,19 @@ async def test_request_body_is_json_with_decimal_strings(
     raw = next(r.body for r in shop.requests if b"orderCreate" in r.body)
     assert '"amount": "25.00"' in raw.decode() or '"amount":"25.00"' in raw.decode()
     assert json.loads(raw)["variables"]["order"]["lineItems"][0]["quantity"] == 2
+
+
+@pytest.mark.parametrize(
+    ("region", "expected"),
+    [("Texas", "TX"), ("US-TX", "TX"), ("tx", "TX"), ("Nowhere", None), (None, None)],
+)
+async def test_region_is_sent_as_its_province_code(
+    shop: ShopifyFake, connector: ShopifyConnector, region: str | None, expected: str | None
+) -> None:
+    texan = address(
+        line1="123 Main Street", city="Austin", postal_code="78751", country="US", region=region
+    )
+
+    await connector.create_order(dataclasses.replace(push_order(), shipping_address=texan))
+
+    assert create_variables(shop)["order"]["shippingAddress"].get("provinceCode") == expected

@@ -57,6 +57,7 @@ from orderbridge.connectors.port import (
     PushRetryable,
     RejectionCode,
 )
+from orderbridge.connectors.regions import subdivision
 
 EXTERNAL_SOURCE = "orderbridge"
 AWAITING_FULFILLMENT = 11
@@ -335,7 +336,10 @@ def _money(amount: Decimal) -> str:
 
 
 def address_body(address: PushAddress, email: str) -> dict[str, Any]:
+    """A V2 address: the country's name and code, the region as the state's full name
+    when it names a subdivision of the country (BigCommerce matches state names)."""
     country = pycountry.countries.get(alpha_2=address.country.upper())
+    state = subdivision(address.country, address.region)
     return {
         "first_name": address.first_name,
         "last_name": address.last_name,
@@ -343,7 +347,7 @@ def address_body(address: PushAddress, email: str) -> dict[str, Any]:
         "street_1": address.line1,
         "street_2": address.line2 or "",
         "city": address.city,
-        "state": address.region or "",
+        "state": state.name if state else address.region or "",
         "zip": address.postal_code or "",
         "country": country.name if country is not None else address.country,
         "country_iso2": address.country.upper(),

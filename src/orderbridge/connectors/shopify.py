@@ -52,6 +52,7 @@ from orderbridge.connectors.port import (
     PushRetryable,
     RejectionCode,
 )
+from orderbridge.connectors.regions import subdivision
 
 DEFAULT_API_VERSION = "2026-10"
 DEFAULT_DISCOUNT_CODE = "orderbridge"
@@ -499,6 +500,9 @@ def _note(order: PushOrder) -> str:
 
 
 def mailing_address(address: PushAddress) -> dict[str, Any]:
+    """``MailingAddressInput``; the region goes as its ISO 3166-2 code (Shopify's
+    ``provinceCode``) when it names a subdivision of the country, else it is left out."""
+    province = subdivision(address.country, address.region)
     fields: dict[str, Any] = {
         "firstName": address.first_name,
         "lastName": address.last_name,
@@ -510,7 +514,7 @@ def mailing_address(address: PushAddress) -> dict[str, Any]:
         "company": address.company,
         "address2": address.line2,
         "zip": address.postal_code,
-        "provinceCode": address.region,
+        "provinceCode": province.code if province else None,
         "phone": address.phone,
     }
     fields.update({key: value for key, value in optional.items() if value})
