@@ -44,16 +44,13 @@ create's answer echoes what was sent).
 
 from __future__ import annotations
 
-import json
 import secrets
-import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from orderbridge.connectors import http
 from orderbridge.connectors.port import (
     ConnectionCheck,
     ConnectionSettings,
@@ -65,12 +62,11 @@ from orderbridge.connectors.port import (
     PushRetryable,
     RejectionCode,
 )
+from orderbridge.connectors.prestashop_webservice import Row, Webservice
 
 TAG_PREFIX = "orderbridge:"
 PAYMENT_ERROR_STATE = "8"  # PS_OS_ERROR in a default install
 DEFAULT_PAID_STATE = "2"  # PS_OS_PAYMENT, "Payment accepted"
-
-Row = Mapping[str, Any]
 
 
 class PrestaShopConnector:
@@ -91,27 +87,16 @@ class PrestaShopConnector:
         self, settings: ConnectionSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self._options = settings.options
-        root = settings.base_url.rstrip("/").removesuffix("/api")
-        self._client = http.build_client(
-            settings, base_url=f"{root}/api", headers={}, transport=transport
-        )
-        self._client.auth = httpx.BasicAuth(settings.credentials.get("api_key", ""), "")
+        self._ws = Webservice(settings, transport=transport)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._ws.aclose()
 
     # -- the port --------------------------------------------------------------------------
 
     async def create_order(self, order: PushOrder) -> PlatformOrder:
         _check_addresses(order)
-        currency = await self._one(
-            "currencies", {"iso_code": order.currency}, "id,iso_code,conversion_rate"
-        )
-        if currency is None:
-            raise PushRejected(
-                RejectionCode.CURRENCY_UNSUPPORTED,
-                f"The PrestaShop shop has no {order.currency} currency",
-            )
+        currency = await self._currency(order.currency)
         id_lang = await self._language(order.language)
         id_carrier = await self._carrier()
         products = await self._products(order)
@@ -122,44 +107,17 @@ class PrestaShopConnector:
             if order.billing == order.shipping_address
             else await self._address(order.billing, customer, order)
         )
-        cart_fields = {
+        refs = {
             "id_currency": currency["id"],
             "id_lang": id_lang,
             "id_customer": customer["id"],
             "id_address_delivery": delivery,
             "id_address_invoice": invoice,
             "id_carrier": id_carrier,
-            "secure_key": customer.get("secure_key", ""),
-            "gift": 0,
-            "gift_message": TAG_PREFIX + order.order_id,
         }
-        rows = [
-            {
-                "id_product": products[line.sku]["id"],
-                "id_product_attribute": 0,
-                "id_address_delivery": delivery,
-                "quantity": line.quantity,
-            }
-            for line in order.lines
-        ]
-        cart = await self._create("carts", cart_fields, {"cart_rows": ("cart_row", rows)})
-        for line in order.lines:
-            await self._create(
-                "specific_prices",
-                _specific_price(line.unit_price, cart, currency, products[line.sku]["id"]),
-            )
+        cart = await self._cart(order, refs, customer, products, currency)
         order_fields = {
-            **{
-                key: cart_fields[key]
-                for key in (
-                    "id_currency",
-                    "id_lang",
-                    "id_customer",
-                    "id_address_delivery",
-                    "id_address_invoice",
-                    "id_carrier",
-                )
-            },
+            **refs,
             "id_cart": cart,
             "module": self._options.get("payment_module", "ps_wirepayment"),
             "payment": self._options.get(
@@ -168,12 +126,12 @@ class PrestaShopConnector:
             "conversion_rate": currency.get("conversion_rate", "1"),
             **_totals(order),
         }
-        created = await self._create("orders", order_fields, creating=True)
+        created = await self._ws.create("orders", order_fields, creating=True)
         placed = await self._read_order(created)
         return await self._settle(placed, order_fields, order)
 
     async def find_order(self, order_id: str) -> PlatformOrder | None:
-        found = await self._one(
+        found = await self._ws.one(
             "orders",
             {"gift_message": TAG_PREFIX + order_id},
             "id,reference,current_state,total_paid",
@@ -182,7 +140,7 @@ class PrestaShopConnector:
 
     async def test_connection(self) -> ConnectionCheck:
         try:
-            await self._list("orders", {}, "id", limit=1)
+            await self._ws.rows("orders", {}, "id", limit=1)
         except PushRejected as rejected:
             return ConnectionCheck(False, rejected.detail, rejected.code)
         except PushRetryable as retryable:
@@ -191,16 +149,56 @@ class PrestaShopConnector:
 
     # -- what the cart points at -------------------------------------------------------------
 
+    async def _currency(self, iso: str) -> Row:
+        found = await self._ws.one("currencies", {"iso_code": iso}, "id,iso_code,conversion_rate")
+        if found is None:
+            raise PushRejected(
+                RejectionCode.CURRENCY_UNSUPPORTED, f"The PrestaShop shop has no {iso} currency"
+            )
+        return found
+
+    async def _cart(
+        self,
+        order: PushOrder,
+        refs: Mapping[str, Any],
+        customer: Row,
+        products: Mapping[str, Row],
+        currency: Row,
+    ) -> Any:
+        """The cart, tagged with our order id, and its cart-scoped prices; its id."""
+        fields = {
+            **refs,
+            "secure_key": customer.get("secure_key", ""),
+            "gift": 0,
+            "gift_message": TAG_PREFIX + order.order_id,
+        }
+        rows = [
+            {
+                "id_product": products[line.sku]["id"],
+                "id_product_attribute": 0,
+                "id_address_delivery": refs["id_address_delivery"],
+                "quantity": line.quantity,
+            }
+            for line in order.lines
+        ]
+        cart = await self._ws.create("carts", fields, {"cart_rows": ("cart_row", rows)})
+        for line in order.lines:
+            await self._ws.create(
+                "specific_prices",
+                _specific_price(line.unit_price, cart, currency, products[line.sku]["id"]),
+            )
+        return cart
+
     async def _language(self, iso: str) -> Any:
         if "id_lang" in self._options:
             return self._options["id_lang"]
-        found = await self._one("languages", {"iso_code": iso}, "id")
+        found = await self._ws.one("languages", {"iso_code": iso}, "id")
         return found["id"] if found is not None else 1
 
     async def _carrier(self) -> Any:
         if "id_carrier" in self._options:
             return self._options["id_carrier"]
-        found = await self._one("carriers", {"active": "1", "deleted": "0"}, "id")
+        found = await self._ws.one("carriers", {"active": "1", "deleted": "0"}, "id")
         if found is None:
             raise PushRejected(
                 RejectionCode.SHIPPING_UNAVAILABLE, "The PrestaShop shop has no active carrier"
@@ -211,7 +209,7 @@ class PrestaShopConnector:
         wanted: dict[str, int] = {}
         for line in order.lines:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-        listed = await self._list(
+        listed = await self._ws.rows(
             "products", {"reference": "|".join(wanted)}, "id,reference", limit=len(wanted)
         )
         found = {str(row["reference"]): row for row in listed}
@@ -224,7 +222,7 @@ class PrestaShopConnector:
             )
         stock = {
             str(row["id_product"]): row
-            for row in await self._list(
+            for row in await self._ws.rows(
                 "stock_availables",
                 {
                     "id_product": "|".join(str(found[sku]["id"]) for sku in wanted),
@@ -248,7 +246,7 @@ class PrestaShopConnector:
         return found
 
     async def _customer(self, order: PushOrder, id_lang: Any) -> Row:
-        found = await self._one("customers", {"email": order.email}, "id,secure_key")
+        found = await self._ws.one("customers", {"email": order.email}, "id,secure_key")
         if found is not None:
             return found
         fields = {
@@ -262,18 +260,18 @@ class PrestaShopConnector:
             "optin": 0,
             "note": f"Created by {order.source_name} for order {order.order_id}",
         }
-        created = await self._create("customers", fields, answer=True)
+        created = await self._ws.create("customers", fields, answer=True)
         if not isinstance(created, dict):
             raise PushRejected(RejectionCode.INVALID_RESPONSE, "POST /api/customers: no customer")
         return created
 
     async def _address(self, address: PushAddress, customer: Row, order: PushOrder) -> Any:
-        country = await self._one("countries", {"iso_code": address.country}, "id")
+        country = await self._ws.one("countries", {"iso_code": address.country}, "id")
         if country is None:
             raise PushRejected(
                 RejectionCode.INVALID_ADDRESS, f"PrestaShop has no country {address.country}"
             )
-        return await self._create(
+        return await self._ws.create(
             "addresses",
             {
                 "id_customer": customer["id"],
@@ -293,7 +291,7 @@ class PrestaShopConnector:
     # -- the order after validateOrder ---------------------------------------------------------
 
     async def _read_order(self, order_id: Any) -> Row:
-        answer = await self._call("GET", f"/orders/{order_id}", params={})
+        answer = await self._ws.call("GET", f"/orders/{order_id}", params={})
         try:
             row = answer["order"]
             int(row["id"])
@@ -322,136 +320,17 @@ class PrestaShopConnector:
                 "gift": 0,
                 "gift_message": TAG_PREFIX + order.order_id,
             }
-            await self._write("PUT", f"/orders/{placed['id']}", "order", fields)
+            await self._ws.write("PUT", f"/orders/{placed['id']}", "order", fields)
             details["totals"] = "set to the pushed amounts"
             if str(placed.get("current_state")) == PAYMENT_ERROR_STATE:
                 paid = self._options.get("paid_state", DEFAULT_PAID_STATE)
-                await self._create(
+                await self._ws.create(
                     "order_histories", {"id_order": placed["id"], "id_order_state": paid}
                 )
                 details["current_state"] = str(paid)
         except PushError as failed:
             details["totals"] = f"PrestaShop's own (correction failed: {failed.detail})"
         return PlatformOrder(created.id, created.number, details)
-
-    # -- HTTP ------------------------------------------------------------------------------
-
-    async def _one(self, resource: str, filters: Mapping[str, str], display: str) -> Row | None:
-        rows = await self._list(resource, filters, display, limit=1)
-        return rows[0] if rows else None
-
-    async def _list(
-        self, resource: str, filters: Mapping[str, str], display: str, *, limit: int = 100
-    ) -> list[Row]:
-        params = {f"filter[{key}]": f"[{value}]" for key, value in filters.items()}
-        params.update({"display": f"[{display}]", "limit": str(limit)})
-        answer = await self._call("GET", f"/{resource}", params=params)
-        if answer == []:  # PrestaShop writes an empty list as [], not {"orders": []}
-            return []
-        rows = answer.get(resource) if isinstance(answer, dict) else None
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise PushRejected(
-                RejectionCode.INVALID_RESPONSE, f"GET /api/{resource}: unexpected {answer!r:.200}"
-            )
-        return rows
-
-    async def _create(
-        self,
-        resource: str,
-        fields: Mapping[str, Any],
-        associations: Mapping[str, tuple[str, Sequence[Mapping[str, Any]]]] | None = None,
-        *,
-        creating: bool = False,
-        answer: bool = False,
-    ) -> Any:
-        """POST one object; its id (or, with ``answer``, the whole object)."""
-        singular = _SINGULAR[resource]
-        body = await self._write(
-            "POST", f"/{resource}", singular, fields, associations, creating=creating
-        )
-        try:
-            created = body[singular]
-            int(created["id"])
-        except (KeyError, TypeError, ValueError):
-            if creating:
-                raise PushRetryable(
-                    f"POST /api/{resource}: answer without an id; the retry looks it up"
-                ) from None
-            raise PushRejected(
-                RejectionCode.INVALID_RESPONSE, f"POST /api/{resource}: unexpected {body!r:.200}"
-            ) from None
-        return created if answer else created["id"]
-
-    async def _write(
-        self,
-        method: str,
-        path: str,
-        singular: str,
-        fields: Mapping[str, Any],
-        associations: Mapping[str, tuple[str, Sequence[Mapping[str, Any]]]] | None = None,
-        *,
-        creating: bool = False,
-    ) -> Any:
-        return await self._call(
-            method,
-            path,
-            params={},
-            content=to_xml(singular, fields, associations or {}),
-            creating=creating,
-        )
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str],
-        content: bytes | None = None,
-        creating: bool = False,
-    ) -> Any:
-        request = self._client.build_request(
-            method,
-            path,
-            params={**params, "output_format": "JSON"},
-            content=content,
-            headers={"Content-Type": "application/xml"} if content is not None else None,
-        )
-        response = await http.send(self._client, request)
-        _raise_for_answer(response)
-        return http.decode_json(response, outcome_unknown=creating)
-
-
-_SINGULAR = {
-    "carts": "cart",
-    "customers": "customer",
-    "addresses": "address",
-    "specific_prices": "specific_price",
-    "orders": "order",
-    "order_histories": "order_history",
-}
-
-
-def to_xml(
-    resource: str,
-    fields: Mapping[str, Any],
-    associations: Mapping[str, tuple[str, Sequence[Mapping[str, Any]]]],
-) -> bytes:
-    """``<prestashop><resource>fields<associations>…</associations></resource></prestashop>``;
-    ElementTree escapes the text."""
-    root = ET.Element("prestashop", {"xmlns:xlink": "http://www.w3.org/1999/xlink"})
-    node = ET.SubElement(root, resource)
-    for name, value in fields.items():
-        ET.SubElement(node, name).text = "" if value is None else str(value)
-    if associations:
-        linked = ET.SubElement(node, "associations")
-        for name, (item_name, items) in associations.items():
-            group = ET.SubElement(linked, name)
-            for item in items:
-                element = ET.SubElement(group, item_name)
-                for key, value in item.items():
-                    ET.SubElement(element, key).text = str(value)
-    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return data
 
 
 def _totals(order: PushOrder) -> dict[str, str]:
@@ -545,55 +424,3 @@ def _platform_order(row: Row) -> PlatformOrder:
         raise PushRejected(
             RejectionCode.INVALID_RESPONSE, f"PrestaShop order without id/reference: {row!r:.200}"
         ) from None
-
-
-# PrestaShop's messages (lower case) -> our codes; first match wins.
-_MESSAGE_CODES: tuple[tuple[str, RejectionCode], ...] = (
-    ("address->", RejectionCode.INVALID_ADDRESS),
-    ("customer->email", RejectionCode.INVALID_CUSTOMER),
-    ("customer->", RejectionCode.INVALID_CUSTOMER),
-    ("carrier", RejectionCode.SHIPPING_UNAVAILABLE),
-    ("currency", RejectionCode.CURRENCY_UNSUPPORTED),
-    ("product", RejectionCode.PRODUCT_NOT_FOUND),
-)
-
-
-def error_messages(body: Any) -> str:
-    """``{"errors": [{"code": 86, "message": "..."}]}`` -> one line."""
-    if not isinstance(body, dict) or not isinstance(body.get("errors"), list):
-        return ""
-    return "; ".join(
-        f"{error.get('message', '')} (code {error.get('code')})"
-        for error in body["errors"]
-        if isinstance(error, dict)
-    )
-
-
-def _raise_for_answer(response: httpx.Response) -> None:
-    if response.status_code >= 500:
-        # PrestaShop answers 500 for exceptions it did not expect, including "an order has
-        # already been placed using this cart": retryable; the retry's find_order settles it.
-        raise PushRetryable(
-            f"{response.request.method} {response.request.url.path}: server error "
-            f"{response.status_code}: {http.excerpt(response)}",
-            platform_code=str(response.status_code),
-        )
-    http.raise_for_status(response)
-    status = response.status_code
-    if status < 400:
-        return
-    try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    message = error_messages(body)
-    detail = (
-        f"{response.request.method} {response.request.url.path}: "
-        f"{message or http.excerpt(response)} ({status})"
-    )
-    lowered = message.lower()
-    for needle, code in _MESSAGE_CODES:
-        if needle in lowered:
-            raise PushRejected(code, detail, platform_code=str(status))
-    code = RejectionCode.NOT_FOUND if status == 404 else RejectionCode.REJECTED
-    raise PushRejected(code, detail, platform_code=str(status))
