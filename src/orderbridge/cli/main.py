@@ -17,6 +17,8 @@ import uvicorn
 from orderbridge.bootstrap import Container, build
 from orderbridge.cli import processing as processing_commands
 from orderbridge.cli.common import emit, load_settings, run
+from orderbridge.cli.connections import connections as connections_commands
+from orderbridge.cli.connections import push as push_commands
 from orderbridge.cli.refunds import refunds as refunds_commands
 from orderbridge.cli.users import users as users_commands
 from orderbridge.cli.webhooks import webhooks as webhooks_commands
@@ -350,5 +352,7 @@ main.add_command(webhooks_commands)
 main.add_command(refunds_commands)
 main.add_command(users_commands)
 main.add_command(processing_commands.processing)
+main.add_command(connections_commands)
+main.add_command(push_commands)
 main.add_command(processing_commands.review)
 main.add_command(processing_commands.payments)
