@@ -103,9 +103,12 @@ async def issue_key(
     return IssuedKey(key, secret)
 
 
-async def revoke_key(session: AsyncSession, key_id: str, *, now: datetime) -> ApiKey:
+async def revoke_key(
+    session: AsyncSession, key_id: str, *, now: datetime, store_id: str | None = None
+) -> ApiKey:
+    """Revoke a key (idempotent). With ``store_id``, another store's key is not found."""
     key = await session.get(ApiKey, key_id)
-    if key is None:
+    if key is None or (store_id is not None and key.store_id != store_id):
         raise NotFound(f"no key {key_id}", code="key_not_found")
     if key.revoked_at is None:
         key.revoked_at = now
