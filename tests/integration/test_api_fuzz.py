@@ -72,6 +72,11 @@ OPERATIONS = [
     Operation("POST", "/v2/orders/{store_id}/{order_id}/refunds", negative=True),
     Operation("GET", "/v2/orders/{store_id}/{order_id}/refunds"),
     Operation("GET", "/v2/orders/{store_id}/{order_id}/timeline"),
+    Operation("GET", "/v2/orders/{store_id}/{order_id}/push"),
+    Operation("POST", "/v2/orders/{store_id}/{order_id}/push"),
+    Operation("PUT", "/v2/connections/{store_id}", negative=True),
+    Operation("GET", "/v2/connections/{store_id}"),
+    Operation("GET", "/v2/connections/{store_id}/platforms"),
     Operation("GET", "/healthz", key=None),
 ]
 
