@@ -10,8 +10,16 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from orderbridge.clock import FrozenClock
+from orderbridge.connectors.connections import ConnectionService
 from orderbridge.connectors.magento import MagentoConnector
+from orderbridge.connectors.pool import ConnectorPool
 from orderbridge.connectors.port import ConnectionSettings, PushRejected, RejectionCode
+from orderbridge.connectors.registry import default_registry
+from orderbridge.connectors.schemas import ConnectionIn
+from orderbridge.crypto import SecretBox
+from orderbridge.errors import ValidationFailed
+from orderbridge.outbound.guard import OutboundPolicy
 from tests.connectors.orders import push_order
 from tests.connectors.platforms import magento
 from tests.connectors.platforms.magento import INTEGRATION_TOKEN, FakeMagento
@@ -190,3 +198,26 @@ async def test_magento_messages_become_rejection_codes(
     assert rejected.value.code is code
     assert rejected.value.platform_code == str(status)
     assert "%" not in rejected.value.detail  # placeholders filled from parameters
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [{"access_token": "t"}, {"username": "admin", "password": "pw"}],
+    ids=["integration-token", "admin-user"],
+)
+async def test_a_connection_needs_a_token_or_a_user_and_password_not_both(
+    credentials: dict[str, str],
+) -> None:
+    policy = OutboundPolicy()
+    registry = default_registry()
+    service = ConnectionService(
+        FrozenClock(), SecretBox(["k"]), policy, registry, ConnectorPool(registry, policy)
+    )
+    spec = ConnectionIn(platform="magento", base_url="https://shop.example.com")
+
+    await service._check(spec, credentials)  # accepted
+    with pytest.raises(ValidationFailed) as refused:
+        await service._check(spec, {"username": "admin"})
+
+    assert [error.code for error in refused.value.errors] == ["invalid"]
+    assert "access_token" in refused.value.errors[0].message

@@ -223,8 +223,11 @@ class ConnectionService:
             check_url(spec.base_url, self.policy)
         except UnsafeTarget as refusal:
             errors.append(FieldError("base_url", str(refusal), str(refusal.code)))
+        # A factory may name credentials that are alternatives (Magento: a token, or a
+        # user and password); it then refuses an insufficient set itself (ValueError).
+        optional = set(getattr(factory, "optional_credential_fields", ()))
         for name in factory.credential_fields:
-            if not credentials.get(name):
+            if name not in optional and not credentials.get(name):
                 errors.append(FieldError(f"credentials.{name}", "is required", "missing"))
         for name in sorted(set(credentials) - set(factory.credential_fields)):
             errors.append(

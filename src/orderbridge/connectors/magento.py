@@ -66,11 +66,18 @@ class MagentoConnector:
 
     platform = "magento"
     credential_fields = ("access_token", "username", "password")
+    # a token, or an admin user and password: either set will do (checked in __init__)
+    optional_credential_fields = credential_fields
     option_fields = ("store_code", "store_id", "payment_method", "shipping_method", "order_status")
 
     def __init__(
         self, settings: ConnectionSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
+        credentials = settings.credentials
+        if not credentials.get("access_token") and not (
+            credentials.get("username") and credentials.get("password")
+        ):
+            raise ValueError("Magento needs an access_token, or a username and a password")
         self._options = settings.options
         self._rest = MagentoRest(settings, transport=transport)
 

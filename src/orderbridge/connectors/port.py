@@ -218,8 +218,11 @@ class Connector(Protocol):
 class ConnectorFactory(Protocol):
     """How a connector is made: usually the connector class itself. ``credential_fields``
     and ``option_fields`` name the keys a connection must (or may) give; the connections
-    API validates against them. ``transport`` lets tests and the benchmark route the HTTP
-    client (``httpx``) without a network; connectors pass it to their client."""
+    API validates against them (every credential field is required, except those a factory
+    lists in an optional ``optional_credential_fields``: alternatives, whose combination the
+    factory checks itself, raising ``ValueError``). ``transport`` lets tests and the
+    benchmark route the HTTP client (``httpx``) without a network; connectors pass it to
+    their client."""
 
     platform: str
     credential_fields: tuple[str, ...]
