@@ -153,3 +153,25 @@ async def test_emails_are_unique_whatever_their_case(container: Container) -> No
 async def test_account_pages_are_not_in_the_openapi_document(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert not [p for p in paths if p.startswith("/account") or p == "/"]
+
+
+async def test_owner_pages_refuse_staff_and_admit_owners(
+    container: Container, staff: Person, owner: Person, store: StoreKeys
+) -> None:
+    import pytest
+
+    from orderbridge.errors import Forbidden
+    from orderbridge.ui.deps import SignedIn, StoreContext, _owner_access
+
+    async with container.db.reader() as session:
+        for person, allowed in ((owner, True), (staff, False)):
+            user = await accounts.get_user(session, person.email)
+            viewer = SignedIn(user, await accounts.memberships(session, user.id))
+            membership = viewer.membership(store.store_id)
+            assert membership is not None
+            context = StoreContext(viewer, membership)
+            if allowed:
+                assert await _owner_access(context) is context
+            else:
+                with pytest.raises(Forbidden):
+                    await _owner_access(context)

@@ -43,10 +43,8 @@ async def home(request: Request, viewer: Viewer) -> Response:
 
 @router.get("/stores/{store_id}", name="store_home")
 async def store_home(request: Request, access: StoreAccess) -> Response:
-    """A store's first page: its orders (when the orders pages are installed)."""
-    if "orders" in {getattr(r, "name", "") for r in request.app.routes}:
-        return redirect(url(request, "orders", store_id=access.store_id))
-    return render(request, "stores.html", {"memberships": access.viewer.memberships})
+    """A store's first page: its orders."""
+    return redirect(url(request, "orders", store_id=access.store_id))
 
 
 @router.get("/login", name="login_form")

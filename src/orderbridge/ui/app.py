@@ -12,14 +12,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from orderbridge.bootstrap import Container
-from orderbridge.ui import account, errors
+from orderbridge.ui import account, errors, order_actions, orders
 from orderbridge.ui.deps import csrf_protect
 from orderbridge.ui.sessions import COOKIE, session_secret
 
 MOUNT = "/account"
 
 # Every page module's router. U2's settings and dashboard routers are added here too.
-ROUTERS: list[APIRouter] = [account.router]
+ROUTERS: list[APIRouter] = [account.router, orders.router, order_actions.router]
 
 
 def create_ui(container: Container) -> FastAPI:
@@ -49,4 +49,8 @@ def create_ui(container: Container) -> FastAPI:
     )
     for router in ROUTERS:
         ui.include_router(router)
+    # What the navigation may link to (the settings and dashboard pages exist or not).
+    ui.state.route_names = frozenset(
+        getattr(route, "name", "") for router in ROUTERS for route in router.routes
+    )
     return ui

@@ -27,11 +27,13 @@ _TITLES = {
 }
 
 
-def error_page(request: Request, status: int, message: str) -> Response:
+def error_page(
+    request: Request, status: int, message: str, title: str | None = None
+) -> Response:
     return render(
         request,
         "error.html",
-        {"status": status, "title": _TITLES.get(status, "Error"), "message": message},
+        {"status": status, "title": title or _TITLES.get(status, "Error"), "message": message},
         status_code=status,
     )
 
@@ -44,7 +46,7 @@ async def _domain(request: Request, error: Exception) -> Response:
         return RedirectResponse(location, status_code=303)
     if error.status == 404:
         return error_page(request, 404, "There is no such page, or it is not one of yours.")
-    return error_page(request, error.status, error.detail)
+    return error_page(request, error.status, error.detail, error.title)
 
 
 async def _http(request: Request, error: Exception) -> Response:

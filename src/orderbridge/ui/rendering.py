@@ -79,10 +79,7 @@ def url(request: Request, name: str, /, **params: Any) -> str:
 
 
 def _route_names(request: Request) -> frozenset[str]:
-    names = getattr(request.app.state, "route_names", None)
-    if names is None:
-        names = frozenset(getattr(route, "name", "") for route in request.app.routes)
-        request.app.state.route_names = names
+    names: frozenset[str] = getattr(request.app.state, "route_names", frozenset())
     return names
 
 
