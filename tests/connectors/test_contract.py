@@ -84,6 +84,28 @@ async def test_find_order_returns_none_for_an_unknown_id(
     assert await connector.find_order(push_order().order_id) is None
 
 
+async def test_find_order_matches_our_id_exactly(fake: PlatformFake, connector: Connector) -> None:
+    order = push_order()
+    await connector.create_order(order)
+
+    assert await connector.find_order(order.order_id[:-1]) is None
+    assert await connector.find_order(order.order_id + "0") is None
+
+
+async def test_a_fresh_connector_finds_the_order_another_one_created(
+    fake: PlatformFake, make_connector: MakeConnector
+) -> None:
+    """What a worker restarted after a crash relies on: the lookup needs nothing the
+    connector that pushed kept in memory."""
+    order = push_order()
+    created = await make_connector().create_order(order)
+
+    found = await make_connector().find_order(order.order_id)
+
+    assert found is not None
+    assert (found.id, found.number) == (created.id, created.number)
+
+
 @pytest.mark.parametrize("currency", [BASE_CURRENCY, BUYER_CURRENCY])
 async def test_amounts_booked_equal_the_push_order_amounts(
     fake: PlatformFake, connector: Connector, currency: str
