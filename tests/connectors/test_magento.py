@@ -3,6 +3,7 @@ token's life, stock deduction, and how Magento's messages become rejection codes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -90,6 +91,32 @@ async def test_options_choose_store_view_payment_and_shipping_method(fake: FakeM
     assert (
         entity["extension_attributes"]["shipping_assignments"][0]["shipping"]["method"] == "ups_11"
     )
+
+
+@pytest.mark.parametrize(
+    ("email", "expected"),
+    [
+        ("camille.durand@example.fr", {"customer_id": 41, "customer_group_id": 3,
+                                       "customer_is_guest": 0}),
+        ("new.buyer@example.fr", {"customer_is_guest": 1}),
+    ],
+    ids=["known-customer", "unknown-email"],
+)  # fmt: skip
+async def test_customer_mode_email_joins_the_account_with_the_buyers_email(
+    fake: FakeMagento, email: str, expected: dict[str, int]
+) -> None:
+    fake.customers.append({"id": 41, "group_id": 3, "email": "Camille.Durand@example.fr"})
+    settings = dataclasses.replace(fake.settings(), options={"customer_mode": "email"})
+    connector = MagentoConnector(settings)
+    try:
+        await connector.create_order(push_order(email=email))
+    finally:
+        await connector.aclose()
+
+    [entity] = order_saves(fake)
+    assert {key: entity.get(key) for key in expected} == expected
+    if "customer_id" not in expected:
+        assert "customer_id" not in entity
 
 
 async def test_stock_is_deducted_after_the_order_is_saved(

@@ -86,6 +86,25 @@ async def test_variation_is_booked_under_its_parent_product(
     assert fake.products["TSHIRT-BLUE-L"].stock == 1
 
 
+@pytest.mark.parametrize(
+    ("email", "customer_id"),
+    [("camille.durand@example.fr", 12), ("new.buyer@example.fr", 0)],
+    ids=["known-customer", "guest"],
+)
+async def test_customer_mode_email_books_the_order_to_the_buyers_account(
+    fake: FakeWooCommerce, email: str, customer_id: int
+) -> None:
+    fake.customers.append({"id": 12, "email": "camille.durand@example.fr", "role": "customer"})
+    settings = dataclasses.replace(fake.settings(), options={"customer_mode": "email"})
+    connector = WooCommerceConnector(settings)
+    try:
+        await connector.create_order(push_order(email=email))
+    finally:
+        await connector.aclose()
+
+    assert fake.booked[0]["customer_id"] == customer_id
+
+
 async def test_tax_class_option_is_set_on_every_line(fake: FakeWooCommerce) -> None:
     settings = dataclasses.replace(fake.settings(), options={"tax_class": "zero-rate"})
     connector = WooCommerceConnector(settings)

@@ -27,6 +27,9 @@ What that save skips, the connector does around it:
 admin user (``username`` + ``password``) exchanged at ``POST /V1/integration/admin/token``
 for a 4-hour token, fetched again once when Magento answers 401.
 
+**Customer**: a guest order by default; with ``customer_mode=email`` the order joins the
+customer account that has the buyer's e-mail (``GET /V1/customers/search``), if any.
+
 **Errors**: Magento answers ``{"message": "... %1 ...", "parameters": [...]}``; the
 message (placeholders filled) is classified into a ``RejectionCode``.
 """
@@ -68,7 +71,14 @@ class MagentoConnector:
     credential_fields = ("access_token", "username", "password")
     # a token, or an admin user and password: either set will do (checked in __init__)
     optional_credential_fields = credential_fields
-    option_fields = ("store_code", "store_id", "payment_method", "shipping_method", "order_status")
+    option_fields = (
+        "store_code",
+        "store_id",
+        "payment_method",
+        "shipping_method",
+        "order_status",
+        "customer_mode",
+    )
 
     def __init__(
         self, settings: ConnectionSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -100,12 +110,10 @@ class MagentoConnector:
                 f"The requested qty is not available: {', '.join(short)}",
                 skus=short,
             )
-        answer = await self._rest.call(
-            "POST",
-            "/orders",
-            body={"entity": order_entity(order, products, self._options)},
-            creating=True,
-        )
+        entity = order_entity(order, products, self._options)
+        if self._options.get("customer_mode") == "email":
+            entity.update(await self._customer(order.email))
+        answer = await self._rest.call("POST", "/orders", body={"entity": entity}, creating=True)
         try:
             created = _platform_order(answer)
         except (KeyError, TypeError, ValueError):
@@ -146,6 +154,30 @@ class MagentoConnector:
         except PushRetryable as retryable:
             return ConnectionCheck(False, retryable.detail)
         return ConnectionCheck(True, f"Magento answered; {answer['total_count']} orders visible")
+
+    async def _customer(self, email: str) -> dict[str, Any]:
+        """With ``customer_mode=email``: the order joins the customer account with the
+        buyer's e-mail, if there is one; a guest order otherwise."""
+        params = {
+            **search_criteria("email", email, "eq"),
+            "searchCriteria[pageSize]": "1",
+            "fields": "items[id,group_id,email]",
+        }
+        answer = await self._rest.call("GET", "/customers/search", params=params)
+        try:
+            found = answer["items"] or []
+            if not found:
+                return {}
+            return {
+                "customer_id": int(found[0]["id"]),
+                "customer_group_id": int(found[0].get("group_id", 1)),
+                "customer_is_guest": 0,
+            }
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise PushRejected(
+                RejectionCode.INVALID_RESPONSE,
+                f"GET /V1/customers/search: unexpected answer {answer!r:.200}",
+            ) from None
 
     # -- catalogue and stock -----------------------------------------------------------
 

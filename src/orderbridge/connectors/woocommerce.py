@@ -17,7 +17,9 @@ line tax fields are read-only and recomputed from the store's own tax rates, whi
 not book what the buyer actually paid. A store that has tax rates for our buyers' countries
 should set ``tax_class`` (e.g. ``zero-rate``) so WooCommerce does not add its own tax on
 top. Our order id goes in ``meta_data`` (``_orderbridge_order_id``), the payment reference
-in ``transaction_id``, the buyer's note in ``customer_note``.
+in ``transaction_id``, the buyer's note in ``customer_note``. A guest order by default; with
+``customer_mode=email`` it is booked to the customer account with the buyer's e-mail
+(``GET /customers?email=``), if any.
 
 **Checks WooCommerce does not make.** ``POST /orders`` checks neither stock nor addresses
 (woocommerce-rest-api#166: it is a back-office API), so the connector refuses
@@ -68,6 +70,7 @@ class WooCommerceConnector:
     credential_fields = ("consumer_key", "consumer_secret")
     option_fields = (
         "auth",
+        "customer_mode",
         "order_status",
         "payment_method",
         "shipping_method_id",
@@ -114,9 +117,10 @@ class WooCommerceConnector:
                 f"Not enough stock in WooCommerce for {', '.join(short)}",
                 skus=short,
             )
-        answer = await self._call(
-            "POST", "/orders", body=order_body(order, products, self._options), creating=True
-        )
+        body = order_body(order, products, self._options)
+        if self._options.get("customer_mode") == "email":
+            body["customer_id"] = await self._customer_id(order.email)
+        answer = await self._call("POST", "/orders", body=body, creating=True)
         try:
             return _platform_order(answer)
         except (KeyError, TypeError, ValueError):
@@ -169,6 +173,17 @@ class WooCommerceConnector:
         except PushRetryable as retryable:
             return ConnectionCheck(False, retryable.detail)
         return ConnectionCheck(True, "WooCommerce answered and the key may read orders")
+
+    async def _customer_id(self, email: str) -> int:
+        """With ``customer_mode=email``: the id of the customer account with the buyer's
+        e-mail, 0 (a guest order) when there is none."""
+        answer = await self._call("GET", "/customers", params={"email": email, "role": "all"})
+        try:
+            return int(answer[0]["id"]) if answer else 0
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise PushRejected(
+                RejectionCode.INVALID_RESPONSE, f"GET /customers: unexpected {answer!r:.200}"
+            ) from None
 
     # -- catalogue ---------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class FakeMagento(FakeState):
         self.tokens = {INTEGRATION_TOKEN}
         self.entities: list[dict[str, Any]] = []
         self.stock_items: dict[str, dict[str, Any]] = {}
+        self.customers: list[dict[str, Any]] = []
 
     # -- PlatformFake ------------------------------------------------------------------------
 
@@ -95,6 +96,7 @@ class FakeMagento(FakeState):
         prefix = "/rest/{store}/V1"
         app.router.add_post(f"{prefix}/integration/admin/token", self.admin_token)
         app.router.add_get(f"{prefix}/products", self.search_products)
+        app.router.add_get(f"{prefix}/customers/search", self.search_customers)
         app.router.add_get(f"{prefix}/stockItems/{{sku}}", self.get_stock_item)
         app.router.add_put(f"{prefix}/products/{{sku}}/stockItems/{{item_id}}", self.put_stock_item)
         app.router.add_post(f"{prefix}/orders", self.create_order)
@@ -138,6 +140,11 @@ class FakeMagento(FakeState):
             if (p := self.products.get(sku)) is not None
         ]
         return json_response({"items": items, "search_criteria": {}, "total_count": len(items)})
+
+    async def search_customers(self, request: web.Request) -> web.Response:
+        field, value, _ = _filter(request)
+        found = [c for c in self.customers if str(c.get(field, "")).lower() == value.lower()]
+        return json_response({"items": found, "search_criteria": {}, "total_count": len(found)})
 
     async def get_stock_item(self, request: web.Request) -> web.Response:
         sku = request.match_info["sku"]

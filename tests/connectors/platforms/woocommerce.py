@@ -50,6 +50,7 @@ class FakeWooCommerce(FakeState):
         self.base_url = ""
         self.booked: list[dict[str, Any]] = []
         self.variations: dict[str, int] = {}  # SKU -> parent product id, for variations
+        self.customers: list[dict[str, Any]] = []
 
     def settings(self) -> ConnectionSettings:
         return ConnectionSettings(
@@ -78,6 +79,7 @@ class FakeWooCommerce(FakeState):
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
         app.router.add_get("/wp-json/wc/v3/products", self.list_products)
+        app.router.add_get("/wp-json/wc/v3/customers", self.list_customers)
         app.router.add_post("/wp-json/wc/v3/orders", self.create_order)
         app.router.add_get("/wp-json/wc/v3/orders", self.list_orders)
         return app
@@ -122,6 +124,11 @@ class FakeWooCommerce(FakeState):
         skus = [sku for sku in request.query.get("sku", "").split(",") if sku]
         found = [self._product_json(sku) for sku in skus if sku in self.products]
         return json_response(found, headers={"X-WP-Total": str(len(found)), "X-WP-TotalPages": "1"})
+
+    async def list_customers(self, request: web.Request) -> web.Response:
+        email = request.query.get("email", "").lower()
+        found = [c for c in self.customers if not email or c["email"].lower() == email]
+        return json_response(found)
 
     async def create_order(self, request: web.Request) -> web.Response:
         fault = self.take_fault()
@@ -201,6 +208,7 @@ class FakeWooCommerce(FakeState):
             "shipping_total": _money(shipping_total),
             "total_tax": "0.00",
             "total": _money(total),
+            "customer_id": body.get("customer_id", 0),
             "customer_note": body.get("customer_note", ""),
             "billing": body.get("billing", {}),
             "shipping": body.get("shipping", {}),
