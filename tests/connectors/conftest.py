@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 import pytest
 
+from orderbridge.connectors import registry
 from orderbridge.connectors.port import ConnectionSettings, Connector, ConnectorFactory
 from tests.connectors.fakes import PlatformFake
 from tests.connectors.platforms import FAKES
@@ -26,32 +25,15 @@ TIMEOUT = 0.5  # seconds; the fakes stall far longer than this
 
 
 def factory_for(platform: str) -> ConnectorFactory:
-    """The connector factory for a platform, found the way the push job finds it: the plug
-    & play registry when it is there, else the class named after the platform in
-    ``orderbridge.connectors.<platform>``. A platform whose connector module does not exist
-    yet is skipped (its fake may land first); one that fails to import is an error."""
+    """The connector factory for a platform, found the way the push job finds it (the
+    plug & play registry). A platform whose connector module does not exist yet is
+    skipped (its fake may land first); one that fails to import is an error."""
     try:
-        registry: Any = importlib.import_module("orderbridge.connectors.registry")
-    except ModuleNotFoundError:
-        registry = None
-    if registry is not None:
-        try:
-            found: ConnectorFactory = registry.factory(platform)
-        except registry.UnknownPlatform as unknown:
-            if "not installed" in str(unknown):
-                pytest.skip(f"no connector module for {platform} yet")
-            raise
-        return found
-    try:
-        module = importlib.import_module(f"orderbridge.connectors.{platform}")
-    except ModuleNotFoundError as missing:
-        if missing.name != f"orderbridge.connectors.{platform}":
-            raise
-        pytest.skip(f"no connector module for {platform} yet")
-    for _, value in inspect.getmembers(module, inspect.isclass):
-        if getattr(value, "platform", None) == platform and hasattr(value, "create_order"):
-            return value  # type: ignore[no-any-return]
-    raise LookupError(f"orderbridge.connectors.{platform} has no connector class")
+        return registry.factory(platform)
+    except registry.UnknownPlatform as unknown:
+        if "not installed" in str(unknown):
+            pytest.skip(f"no connector module for {platform} yet")
+        raise
 
 
 MakeConnector = Callable[..., Connector]
