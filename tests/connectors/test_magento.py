@@ -248,3 +248,33 @@ async def test_a_connection_needs_a_token_or_a_user_and_password_not_both(
 
     assert [error.code for error in refused.value.errors] == ["invalid"]
     assert "access_token" in refused.value.errors[0].message
+
+
+async def test_increment_id_is_read_back_when_the_save_does_not_return_it() -> None:
+    saved = {"entity_id": 7, "increment_id": "000000007", "state": "processing"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/orders") and request.method == "POST":
+            return httpx.Response(200, json={"entity_id": 7})
+        if path.endswith("/orders/7"):
+            return httpx.Response(200, json=saved)
+        if "/stockItems/" in path:
+            return httpx.Response(200, json={"item_id": 1, "qty": 100, "is_in_stock": True})
+        if path.endswith("/products"):
+            skus = request.url.params["searchCriteria[filter_groups][0][filters][0][value]"].split(
+                ","
+            )
+            return httpx.Response(200, json={"items": [{"id": 1, "sku": sku} for sku in skus]})
+        return httpx.Response(200, json=1)  # the stock deductions
+
+    settings = ConnectionSettings(
+        platform="magento", base_url="http://shop.test", credentials={"access_token": "t"}
+    )
+    connector = MagentoConnector(settings, transport=httpx.MockTransport(answer))
+    try:
+        created = await connector.create_order(push_order())
+    finally:
+        await connector.aclose()
+
+    assert (created.id, created.number) == ("7", "000000007")

@@ -27,6 +27,9 @@ What that save skips, the connector does around it:
 admin user (``username`` + ``password``) exchanged at ``POST /V1/integration/admin/token``
 for a 4-hour token, fetched again once when Magento answers 401.
 
+**Number**: the order's ``increment_id``, which Magento assigns on save; read with
+``GET /V1/orders/{id}`` if the save's answer lacks it.
+
 **Customer**: a guest order by default; with ``customer_mode=email`` the order joins the
 customer account that has the buyer's e-mail (``GET /V1/customers/search``), if any.
 
@@ -114,15 +117,31 @@ class MagentoConnector:
         if self._options.get("customer_mode") == "email":
             entity.update(await self._customer(order.email))
         answer = await self._rest.call("POST", "/orders", body={"entity": entity}, creating=True)
-        try:
-            created = _platform_order(answer)
-        except (KeyError, TypeError, ValueError):
-            raise PushRetryable(
-                "POST /V1/orders: answer without entity_id/increment_id; the retry looks the "
-                "order up by ext_order_id"
-            ) from None
+        created = await self._saved(answer)
         stock_note = await self._deduct_stock(wanted, stock)
         return PlatformOrder(created.id, created.number, {**created.details, "stock": stock_note})
+
+    async def _saved(self, answer: Any) -> PlatformOrder:
+        """The saved order from the save's answer; its ``increment_id`` read with
+        ``GET /V1/orders/{id}`` when the answer lacks it (Magento assigns it on save)."""
+        try:
+            return _platform_order(answer)
+        except (KeyError, TypeError, ValueError):
+            pass
+        try:
+            entity_id = int(answer["entity_id"])
+        except (KeyError, TypeError, ValueError):
+            raise PushRetryable(
+                "POST /V1/orders: answer without entity_id; the retry looks the order up by "
+                "ext_order_id"
+            ) from None
+        saved = await self._rest.call("GET", f"/orders/{entity_id}", creating=True)
+        try:
+            return _platform_order(saved)
+        except (KeyError, TypeError, ValueError):
+            raise PushRetryable(
+                f"GET /V1/orders/{entity_id}: no increment_id; the retry looks the order up"
+            ) from None
 
     async def find_order(self, order_id: str) -> PlatformOrder | None:
         params = {
