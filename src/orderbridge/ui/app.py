@@ -12,14 +12,33 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from orderbridge.bootstrap import Container
-from orderbridge.ui import account, errors, order_actions, orders
+from orderbridge.ui import (
+    account,
+    dashboard,
+    errors,
+    order_actions,
+    orders,
+    settings,
+    settings_deliveries,
+    settings_keys,
+    settings_webhooks,
+)
 from orderbridge.ui.deps import csrf_protect
 from orderbridge.ui.sessions import COOKIE, session_secret
 
 MOUNT = "/account"
 
 # Every page module's router. U2's settings and dashboard routers are added here too.
-ROUTERS: list[APIRouter] = [account.router, orders.router, order_actions.router]
+ROUTERS: list[APIRouter] = [
+    account.router,
+    orders.router,
+    order_actions.router,
+    dashboard.router,
+    settings.router,
+    settings_keys.router,
+    settings_webhooks.router,
+    settings_deliveries.router,
+]
 
 
 def create_ui(container: Container) -> FastAPI:
