@@ -331,3 +331,21 @@ async def test_region_is_sent_as_the_state_name(
     await connector.create_order(dataclasses.replace(push_order(), shipping_address=where))
 
     assert posted(store)["shipping_addresses"][0]["state"] == state
+
+
+@pytest.mark.parametrize(
+    ("base_url", "options", "message"),
+    [
+        ("https://api.example/stores/x", {"channel_id": "web"}, "options.channel_id"),
+        ("https://api.example/stores/x", {"lookup_days": "0"}, "options.lookup_days"),
+        ("https://api.example/stores/x", {"status_id": "2.5"}, "options.status_id"),
+        ("https://store.example.com", {}, "base_url"),
+    ],
+)
+def test_malformed_connection_values_are_refused_by_name(
+    base_url: str, options: dict[str, str], message: str
+) -> None:
+    settings = dataclasses.replace(BigCommerceFake().settings(), base_url=base_url, options=options)
+
+    with pytest.raises(ValueError, match=message):
+        BigCommerceConnector(settings)

@@ -340,3 +340,11 @@ async def test_region_is_sent_as_its_province_code(
     await connector.create_order(dataclasses.replace(push_order(), shipping_address=texan))
 
     assert create_variables(shop)["order"]["shippingAddress"].get("provinceCode") == expected
+
+
+@pytest.mark.parametrize("version", ["latest", "2026-11", "v1"])
+def test_an_api_version_shopify_does_not_publish_is_refused(version: str) -> None:
+    settings = dataclasses.replace(ShopifyFake().settings(), options={"api_version": version})
+
+    with pytest.raises(ValueError, match=r"options\.api_version"):
+        ShopifyConnector(settings)

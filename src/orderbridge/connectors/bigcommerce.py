@@ -90,10 +90,18 @@ class BigCommerceConnector:
         base = settings.base_url.rstrip("/")
         for suffix in ("/v2", "/v3"):
             base = base.removesuffix(suffix)
+        if "/stores/" not in base:
+            raise ValueError(
+                "base_url must be the store's API path, "
+                "https://api.bigcommerce.com/stores/{store_hash}"
+            )
         options = settings.options
-        self._channel_id = int(options["channel_id"]) if options.get("channel_id") else None
-        self._status_id = int(options.get("status_id") or AWAITING_FULFILLMENT)
-        self._lookup = timedelta(days=int(options.get("lookup_days") or DEFAULT_LOOKUP_DAYS))
+        self._channel_id = _whole_number(options, "channel_id", None)
+        self._status_id = _whole_number(options, "status_id", AWAITING_FULFILLMENT) or 0
+        days = _whole_number(options, "lookup_days", DEFAULT_LOOKUP_DAYS) or 0
+        if days < 1:
+            raise ValueError("options.lookup_days must be at least 1")
+        self._lookup = timedelta(days=days)
         self._store_seen: tuple[float, dict[str, Any]] | None = None
         self._quota_empty_until: float | None = None  # time.monotonic()
         self._client = http.build_client(
@@ -245,6 +253,18 @@ class BigCommerceConnector:
         reset = quota_reset(response)
         if left is not None and left.strip() == "0" and reset:
             self._quota_empty_until = time.monotonic() + reset
+
+
+def _whole_number(options: Mapping[str, str], name: str, default: int | None) -> int | None:
+    """An option that must be a whole number; ``ValueError`` names it (the connections API
+    turns that into a field error)."""
+    value = options.get(name)
+    if value is None or str(value).strip() == "":
+        return default
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"options.{name} must be a whole number, not {value!r}") from None
 
 
 def quota_reset(response: httpx.Response) -> float | None:

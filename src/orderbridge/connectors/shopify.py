@@ -34,6 +34,7 @@ restored, ``(requestedQueryCost - currentlyAvailable) / restoreRate``, is the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -55,6 +56,7 @@ from orderbridge.connectors.port import (
 from orderbridge.connectors.regions import subdivision
 
 DEFAULT_API_VERSION = "2026-10"
+API_VERSION = re.compile(r"20\d\d-(01|04|07|10)|unstable")
 DEFAULT_DISCOUNT_CODE = "orderbridge"
 TAG = "orderbridge"
 CENT = Decimal("0.01")
@@ -105,6 +107,10 @@ class ShopifyConnector:
         self, settings: ConnectionSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         version = settings.options.get("api_version") or DEFAULT_API_VERSION
+        if not API_VERSION.fullmatch(version):
+            raise ValueError(
+                f"options.api_version must be a Shopify API version (2026-10), not {version!r}"
+            )
         self._discount_code = settings.options.get("discount_code") or DEFAULT_DISCOUNT_CODE
         self._path = f"/admin/api/{version}/graphql.json"
         self._client = http.build_client(
