@@ -9,7 +9,7 @@ and accepts the order with them. A connector is the one module that knows a plat
 - ``find_order``       the platform order created earlier for one of our order ids, if any
 - ``test_connection``  can we reach and authenticate against the platform?
 
-Contract every connector keeps (``tests/connectors/contract.py`` checks it, each platform
+Contract every connector keeps (``tests/connectors/test_contract.py`` checks it, each platform
 against a local server that speaks its documented API; Vendure also against the real
 thing):
 
