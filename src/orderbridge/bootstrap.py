@@ -161,7 +161,7 @@ def build(
     refunds = RefundService(clock, recorder, payments, orders)
     connectors = ConnectorPool(default_registry(), outbound)
     connections = ConnectionService(clock, box, outbound, default_registry(), connectors)
-    pushes = PushService(clock, recorder, orders, connections, connectors)
+    pushes = PushService(db, clock, recorder, orders, connections, connectors)
     orders.hooks.append(pushes.on_status)
     container = Container(
         settings,

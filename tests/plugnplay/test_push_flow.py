@@ -4,6 +4,7 @@ store without plug & play."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
@@ -243,3 +244,21 @@ async def test_a_merchant_accept_before_the_push_runs_stops_the_push(
     assert pnp.endpoint.requests == []
     assert (await api.get(order["id"]))["external"]["order_number"] == "00092"
     assert (await pnp.log(order["id"]))["push_status"] == "skipped"
+
+
+async def test_the_platform_call_holds_no_database_transaction(pnp: PlugAndPlay, api: Api) -> None:
+    """While the platform works on a push, the database takes other writes: on SQLite a
+    push made inside the job's transaction would hold the only write lock meanwhile."""
+    await pnp.connect()
+    arriving = pnp.payload()
+    answers: list[int] = []
+
+    async def an_order_arrives() -> None:
+        response = await asyncio.wait_for(api.submit(arriving), 5)
+        answers.append(response.status_code)
+
+    pnp.endpoint.on_next_create = an_order_arrives
+    order = await pnp.ready()
+
+    assert answers == [201]
+    assert order["status"] == "COMPLETED"

@@ -21,9 +21,13 @@ the platform's order id and number.
    ``store_push_failed``, and the cancellation's release job returns the money.
 
 Every attempt is a ``push_attempts`` row (request summary, platform answer, duration),
-written with the job's outcome. The platform call is made without locking the order, so a
-merchant's accept or cancel does not wait for it; if one happened meanwhile the result is
-recorded and the order left as the merchant made it.
+written with the job's outcome. The job is an ``OutsideFirst`` handler: the platform is
+called after the claim with no transaction open (``attempt``), and the result applied in
+the job's transaction (``record``), so no writer waits for a platform (on SQLite, an open
+write transaction would hold the only write lock) and a merchant's accept or cancel is not
+held up; if one happened meanwhile, the result is recorded and the order left as the
+merchant made it. A worker that dies in between commits nothing, and the job's next run
+looks before it creates.
 """
 
 from __future__ import annotations
@@ -52,13 +56,14 @@ from orderbridge.connectors.port import (
 from orderbridge.connectors.registry import UnknownPlatform
 from orderbridge.connectors.schemas import FailurePolicy
 from orderbridge.crypto import SecretBoxError
+from orderbridge.db.database import Database
 from orderbridge.db.models import Order, PushAttempt, Store, StoreConnection
 from orderbridge.errors import Conflict
 from orderbridge.events.recorder import EventRecorder, NewEvent
 from orderbridge.ids import order_public_id
 from orderbridge.jobs import queue
 from orderbridge.jobs.queue import ClaimedJob
-from orderbridge.jobs.worker import JobHandler, PermanentJobError
+from orderbridge.jobs.worker import JobHandler, OutsideFirst, PermanentJobError
 from orderbridge.orders.lifecycle import (
     Actor,
     ActorKind,
@@ -112,15 +117,32 @@ class _Result:
         return self.platform is not None
 
 
+@dataclass
+class Attempt:
+    """What ``PushService.attempt`` did outside the transaction, for ``record``. Without a
+    ``connection`` and ``result``, nothing was tried (the order is not READY any more, or
+    the store's connection is gone or disabled)."""
+
+    run: int
+    number: int = 0
+    connection: StoreConnection | None = None  # as it was read, detached
+    result: _Result | None = None
+    request: dict[str, str] = field(default_factory=dict)
+    started_at: datetime | None = None
+    duration_ms: int = 0
+
+
 class PushService:
     def __init__(
         self,
+        db: Database,
         clock: Clock,
         recorder: EventRecorder,
         orders: OrderService,
         connections: ConnectionService,
         pool: ConnectorPool,
     ) -> None:
+        self.db = db
         self.clock = clock
         self.recorder = recorder
         self.orders = orders
@@ -171,31 +193,26 @@ class PushService:
 
     # ---- the job ----------------------------------------------------------------------------
 
-    async def run(
-        self, session: AsyncSession, order_id: int, run: int, job_attempt: int
-    ) -> datetime | None:
-        """One attempt. Returns when to try again, or None when this push is over."""
-        order = await session.get(Order, order_id)
-        if order is None:
-            return None
-        if order.status != OrderStatus.READY:
-            if order.push_status in (PushStatus.PENDING, PushStatus.RETRYING):
-                order.push_status = PushStatus.SKIPPED.value
-            return None
-        connection = await self.connections.find(session, order.store_id)
-        if connection is None or not connection.enabled:
-            order.push_status = PushStatus.SKIPPED.value
-            return None
-        previous = await session.scalar(
-            select(func.count())
-            .select_from(PushAttempt)
-            .where(PushAttempt.order_id == order.id, PushAttempt.run == run)
-        )
-        attempt = (previous or 0) + 1
+    async def attempt(self, order_id: int, run: int, job_attempt: int) -> Attempt:
+        """One try at the platform, with no transaction open (``OutsideFirst``): what it
+        did goes to ``record``, in the job's transaction."""
+        async with self.db.reader() as session:
+            order = await session.get(Order, order_id)
+            if order is None or order.status != OrderStatus.READY:
+                return Attempt(run)
+            connection = await self.connections.find(session, order.store_id)
+            if connection is None or not connection.enabled:
+                return Attempt(run)
+            previous = await session.scalar(
+                select(func.count())
+                .select_from(PushAttempt)
+                .where(PushAttempt.order_id == order.id, PushAttempt.run == run)
+            )
+            store = await session.get(Store, order.store_id)
+            assert store is not None, "an order belongs to a store"
+        number = (previous or 0) + 1
         # Not the first try of this push: the platform may hold the order already.
-        look_first = attempt > 1 or job_attempt > 1
-        store = await session.get(Store, order.store_id)
-        assert store is not None, "an order belongs to a store"
+        look_first = number > 1 or job_attempt > 1
         started_at, started = self.clock.now(), time.monotonic()
         request: dict[str, str] = {}
         try:
@@ -212,8 +229,19 @@ class PushService:
         else:
             request = _summary(push)
             result = await self._call(connection, push, look_first)
-        duration_ms = int((time.monotonic() - started) * 1000)
+        return Attempt(
+            run,
+            number,
+            connection,
+            result,
+            request,
+            started_at,
+            int((time.monotonic() - started) * 1000),
+        )
 
+    async def record(self, session: AsyncSession, order_id: int, done: Attempt) -> datetime | None:
+        """Apply an attempt: its log row, then accept, schedule the next try, or give up.
+        Returns when to try again, or None when this push is over."""
         # The order is locked only now: a merchant's accept or cancel did not wait for the
         # platform, and may have happened meanwhile.
         order = await session.scalar(
@@ -222,7 +250,13 @@ class PushService:
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-        assert order is not None
+        if order is None:
+            return None
+        connection, result = done.connection, done.result
+        if connection is None or result is None:  # nothing was tried
+            if order.push_status in (PushStatus.PENDING, PushStatus.RETRYING):
+                order.push_status = PushStatus.SKIPPED.value
+            return None
         if order.status != OrderStatus.READY:
             note = f"the order was {order.status} by then; left as it is"
             result.detail = f"{result.detail}; {note}" if result.detail else note
@@ -233,18 +267,18 @@ class PushService:
             PushAttempt(
                 order_id=order.id,
                 store_id=order.store_id,
-                run=run,
-                attempt=attempt,
+                run=done.run,
+                attempt=done.number,
                 platform=connection.platform,
                 action=result.action,
-                started_at=started_at,
-                duration_ms=duration_ms,
+                started_at=done.started_at,
+                duration_ms=done.duration_ms,
                 outcome=result.outcome.value,
                 code=result.code,
                 detail=result.detail[:4000] if result.detail else None,
                 platform_order_id=result.platform.id if result.platform else None,
                 platform_order_number=result.platform.number if result.platform else None,
-                request=request,
+                request=done.request,
                 response=result.response,
             )
         )
@@ -263,9 +297,9 @@ class PushService:
             )
             order.push_status = PushStatus.PUSHED.value
             return None
-        if result.outcome is AttemptOutcome.RETRYABLE and attempt < connection.max_attempts:
+        if result.outcome is AttemptOutcome.RETRYABLE and done.number < connection.max_attempts:
             order.push_status = PushStatus.RETRYING.value
-            return self.clock.now() + _delay(connection, attempt, result.retry_after)
+            return self.clock.now() + _delay(connection, done.number, result.retry_after)
         await self._give_up(session, order, connection, result)
         return None
 
@@ -444,12 +478,20 @@ def render_log(order: Order, attempts: list[PushAttempt]) -> dict[str, Any]:
 
 
 def push_job_handlers(pushes: PushService) -> dict[str, JobHandler]:
-    async def push(session: AsyncSession, job: ClaimedJob) -> datetime | None:
+    def run_of(job: ClaimedJob) -> tuple[int, int]:
         if job.order_id is None:
             raise PermanentJobError(f"{job.kind} job without an order")
         run = job.payload.get("run", 1)
         if not isinstance(run, int):
             raise PermanentJobError(f"{job.kind} job with a bad run number {run!r}")
-        return await pushes.run(session, job.order_id, run, job.attempts)
+        return job.order_id, run
 
-    return {PUSH_ORDER: push}
+    async def outside(job: ClaimedJob) -> Attempt:
+        order_id, run = run_of(job)
+        return await pushes.attempt(order_id, run, job.attempts)
+
+    async def inside(session: AsyncSession, job: ClaimedJob, done: Attempt) -> datetime | None:
+        order_id, _ = run_of(job)
+        return await pushes.record(session, order_id, done)
+
+    return {PUSH_ORDER: OutsideFirst(outside, inside)}

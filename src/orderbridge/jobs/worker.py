@@ -3,7 +3,9 @@ with the removal of the job, and records failures for a later retry.
 
 A handler receives the open session and the claimed job. It must not commit, and it must not
 call anything outside the process: effects that leave the process (payments, webhooks,
-pushes) are made idempotent by their own keys, in their own handlers.
+pushes) are made idempotent by their own keys, in their own handlers. A handler that makes
+such a call can be an ``OutsideFirst``: the call is made after the claim, before the job's
+transaction opens.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +31,30 @@ log = logging.getLogger("orderbridge.worker")
 # A handler returns None when the job is done, or when to run it again (it is waiting for
 # something: a buyer's 3-D Secure, a bank transfer, a review). Either way its effects commit.
 JobHandler = Callable[[AsyncSession, ClaimedJob], Awaitable[datetime | None]]
+
+
+T = TypeVar("T")
+
+
+class OutsideFirst(Generic[T]):
+    """A handler whose work leaves the process (a platform push), in two parts: ``outside``
+    runs after the claim with no transaction open, so that no writer waits for the remote
+    call (on SQLite, an open write transaction holds the only write lock), and ``inside``
+    applies its result in the job's transaction, fenced by the lease like any handler. A
+    worker that dies between the two, or whose lease is taken over meanwhile, commits
+    nothing, and the job runs again: ``outside`` must be safe to repeat (keyed by the job,
+    or looking before it acts). Called as a plain ``JobHandler`` it runs both in one."""
+
+    def __init__(
+        self,
+        outside: Callable[[ClaimedJob], Awaitable[T]],
+        inside: Callable[[AsyncSession, ClaimedJob, T], Awaitable[datetime | None]],
+    ) -> None:
+        self.outside = outside
+        self.inside = inside
+
+    async def __call__(self, session: AsyncSession, job: ClaimedJob) -> datetime | None:
+        return await self.inside(session, job, await self.outside(job))
 
 
 class PermanentJobError(Exception):
@@ -127,11 +154,17 @@ class Worker:
                 # Claimed again after its lease expired too many times: it keeps killing
                 # or hanging its worker. Stop feeding it to workers.
                 raise PermanentJobError("lease expired on every attempt")
+            prepared: Any = None
+            if isinstance(handler, OutsideFirst):
+                prepared = await handler.outside(job)
             async with self.db.transaction() as session:
                 if not await queue.hold(session, job):
                     log.warning("job %s: lease lost, another worker has it", job.id)
                     return
-                later = await handler(session, job)
+                if isinstance(handler, OutsideFirst):
+                    later = await handler.inside(session, job, prepared)
+                else:
+                    later = await handler(session, job)
                 if later is None:
                     await queue.finish(session, job)
                 else:

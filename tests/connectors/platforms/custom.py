@@ -11,7 +11,7 @@ next POST.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -35,6 +35,8 @@ class CustomEndpointFake:
         self.base_url = ""
         self.by_message: dict[str, FakeOrder] = {}
         self.bodies: list[dict[str, Any]] = []  # every order body accepted
+        # Run (once) when the next create arrives, before it is answered.
+        self.on_next_create: Callable[[], Awaitable[None]] | None = None
 
     # ---- PlatformFake -----------------------------------------------------------------------
 
@@ -83,6 +85,9 @@ class CustomEndpointFake:
         body = await request.read()
         if not self._verified(request, body):
             return json_response({"code": "auth_failed", "detail": "bad signature"}, status=401)
+        if self.on_next_create is not None:
+            hook, self.on_next_create = self.on_next_create, None
+            await hook()
         message_id = request.headers["webhook-id"]
         if message_id in self.by_message:  # a retry of a delivered push: same answer
             held = self.by_message[message_id]
