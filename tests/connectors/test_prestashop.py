@@ -13,7 +13,12 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from orderbridge.connectors.port import ConnectionSettings, PushRejected, RejectionCode
+from orderbridge.connectors.port import (
+    ConnectionSettings,
+    PushRejected,
+    PushRetryable,
+    RejectionCode,
+)
 from orderbridge.connectors.prestashop import PrestaShopConnector
 from tests.connectors.orders import address, push_order
 from tests.connectors.platforms import prestashop
@@ -188,3 +193,17 @@ async def test_prestashop_validation_errors_become_rejection_codes(
 
     assert rejected.value.code is code
     assert message in rejected.value.detail
+
+
+async def test_failing_to_read_the_created_order_is_retryable_and_the_retry_finds_it(
+    fake: FakePrestaShop, connector: PrestaShopConnector
+) -> None:
+    order = push_order()
+    fake.unreadable.add("orders")
+
+    with pytest.raises(PushRetryable):
+        await connector.create_order(order)
+
+    found = await connector.find_order(order.order_id)
+    assert found is not None and found.id == fake.orders[0].id
+    assert len(fake.orders) == 1

@@ -291,10 +291,18 @@ class PrestaShopConnector:
     # -- the order after validateOrder ---------------------------------------------------------
 
     async def _read_order(self, order_id: Any) -> Row:
-        answer = await self._ws.call("GET", f"/orders/{order_id}", params={})
+        """The order validateOrder made. It exists whatever this read says, so any failure
+        is retryable: the retry's ``find_order`` finds it by its tag."""
         try:
+            answer = await self._ws.call("GET", f"/orders/{order_id}", params={}, creating=True)
             row = answer["order"]
             int(row["id"])
+            if not row["reference"]:
+                raise ValueError("no reference")
+        except PushRejected as rejected:
+            raise PushRetryable(
+                f"order {order_id} was created, reading it failed: {rejected.detail}"
+            ) from None
         except (KeyError, TypeError, ValueError):
             raise PushRetryable(
                 f"GET /api/orders/{order_id}: unexpected answer; the retry looks the order up"

@@ -97,6 +97,8 @@ class FakePrestaShop(FakeState):
             "orders": [],
             "order_histories": [],
         }
+        # resources whose single-object GET answers 404 (a read replica behind, say)
+        self.unreadable: set[str] = set()
 
     # -- PlatformFake --------------------------------------------------------------------------
 
@@ -193,6 +195,8 @@ class FakePrestaShop(FakeState):
 
     async def get_one(self, request: web.Request) -> web.Response:
         resource = request.match_info["resource"]
+        if resource in self.unreadable:
+            return _errors(404, (87, "Id(s) not exists"))
         for row in self.tables.get(resource, []):
             if str(row["id"]) == request.match_info["id"]:
                 return json_response({SINGULAR.get(resource, resource): row})
