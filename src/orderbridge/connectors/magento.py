@@ -135,9 +135,13 @@ class MagentoConnector:
                 "POST /V1/orders: answer without entity_id; the retry looks the order up by "
                 "ext_order_id"
             ) from None
-        saved = await self._rest.call("GET", f"/orders/{entity_id}", creating=True)
         try:
+            saved = await self._rest.call("GET", f"/orders/{entity_id}", creating=True)
             return _platform_order(saved)
+        except PushRejected as rejected:  # the order exists: the retry finds it
+            raise PushRetryable(
+                f"order {entity_id} was saved, reading it failed: {rejected.detail}"
+            ) from None
         except (KeyError, TypeError, ValueError):
             raise PushRetryable(
                 f"GET /V1/orders/{entity_id}: no increment_id; the retry looks the order up"
