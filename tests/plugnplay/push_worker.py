@@ -1,6 +1,6 @@
 """A worker process that stops dead inside an ``order.push`` job, right after the platform
-(the custom endpoint) created the order and before our transaction commits, so that a crash
-test can SIGKILL it there.
+(the custom endpoint) created the order and before the job's transaction records it, so
+that a crash test can SIGKILL it there.
 
     python -m tests.plugnplay.push_worker DATABASE_URL SIGNAL_FILE NOW
 
