@@ -52,9 +52,12 @@ async def test_order_books_line_discounts_and_carries_tax_as_an_untaxed_fee(
     assert posted["line_items"][0]["total"] == str(
         shirt.unit_price * shirt.quantity - shirt.discount
     )
+    line_tax = sum((line.tax for line in order.lines), Decimal(0))
     assert posted["fee_lines"] == [
-        {"name": "Tax", "total": str(order.totals.tax), "tax_status": "none"}
+        {"name": "Tax 20%", "total": str(line_tax), "tax_status": "none"},
+        {"name": "Shipping tax", "total": str(order.shipping.tax), "tax_status": "none"},
     ]
+    assert line_tax + order.shipping.tax == order.totals.tax
     assert posted["shipping_lines"][0]["total"] == str(order.totals.shipping)
     assert {"key": META_KEY, "value": order.order_id} in posted["meta_data"]
     assert posted["transaction_id"] == order.payment_reference

@@ -12,11 +12,11 @@ payment and reduces stock itself), ``currency``, billing and shipping, line item
 product id (looked up by SKU, ``GET /products?sku=A,B``, which also returns variations:
 they are booked as ``variation_id`` under their ``parent_id``) with ``subtotal`` (before
 discount) and ``total`` (after it) so the discount is booked per line, one shipping line,
-and our tax and duties as fee lines without tax (``tax_status: none``): WooCommerce's
-line tax fields are read-only and recomputed from the store's own tax rates, which could
-not book what the buyer actually paid. A store that has tax rates for our buyers' countries
-should set ``tax_class`` (e.g. ``zero-rate``) so WooCommerce does not add its own tax on
-top. Our order id goes in ``meta_data`` (``_orderbridge_order_id``), the payment reference
+and our tax (one fee per rate, and the shipping's) and duties as fee lines without tax
+(``tax_status: none``): WooCommerce's line tax fields are read-only and recomputed from
+the store's own tax rates, which could not book what the buyer actually paid. A store
+that has tax rates for our buyers' countries should set ``tax_class`` (e.g.
+``zero-rate``) so WooCommerce does not add its own tax on top. Our order id goes in ``meta_data`` (``_orderbridge_order_id``), the payment reference
 in ``transaction_id``, the buyer's note in ``customer_note``. A guest order by default; with
 ``customer_mode=email`` it is booked to the customer account with the buyer's e-mail
 (``GET /customers?email=``), if any.
@@ -252,7 +252,7 @@ def order_body(
         lines.append(item)
     fees = [
         {"name": name, "total": str(amount), "tax_status": "none"}
-        for name, amount in (("Tax", order.totals.tax), ("Duties", order.totals.duties))
+        for name, amount in (*_tax_fees(order), ("Duties", order.totals.duties))
         if amount
     ]
     return {
@@ -279,6 +279,16 @@ def order_body(
             {"key": "_orderbridge_note", "value": order.note},
         ],
     }
+
+
+def _tax_fees(order: PushOrder) -> list[tuple[str, Decimal]]:
+    """The tax the buyer paid, one fee per rate ("Tax 20%") and the shipping's, so the
+    merchant's books see the rates; together they are ``totals.tax``."""
+    by_rate: dict[Decimal, Decimal] = {}
+    for line in order.lines:
+        by_rate[line.tax_rate] = by_rate.get(line.tax_rate, Decimal(0)) + line.tax
+    fees = [(f"Tax {rate.normalize():f}%", amount) for rate, amount in by_rate.items()]
+    return [*fees, ("Shipping tax", order.shipping.tax)]
 
 
 def _address(address: PushAddress) -> dict[str, str]:
