@@ -16,10 +16,11 @@ and our tax (one fee per rate, and the shipping's) and duties as fee lines witho
 (``tax_status: none``): WooCommerce's line tax fields are read-only and recomputed from
 the store's own tax rates, which could not book what the buyer actually paid. A store
 that has tax rates for our buyers' countries should set ``tax_class`` (e.g.
-``zero-rate``) so WooCommerce does not add its own tax on top. Our order id goes in ``meta_data`` (``_orderbridge_order_id``), the payment reference
-in ``transaction_id``, the buyer's note in ``customer_note``. A guest order by default; with
-``customer_mode=email`` it is booked to the customer account with the buyer's e-mail
-(``GET /customers?email=``), if any.
+``zero-rate``) so WooCommerce does not add its own tax on top. Our order id goes in
+``meta_data`` (``_orderbridge_order_id``), the payment reference in ``transaction_id``, the
+buyer's note in ``customer_note``. A guest order by default; with ``customer_mode=email``
+it is booked to the customer account with the buyer's e-mail (``GET /customers?email=``),
+if any.
 
 **Checks WooCommerce does not make.** ``POST /orders`` checks neither stock nor addresses
 (woocommerce-rest-api#166: it is a back-office API), so the connector refuses
