@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from orderbridge.accounts.service import Role
 from orderbridge.bootstrap import Container, build
 from orderbridge.settings import Settings, WorkerMode
 from tests.browser import seed, service
@@ -76,6 +77,9 @@ class World:
     base_url: str
     store_a: seed.SeededStore
     store_b: seed.SeededStore
+    owner_a: seed.SeededUser
+    staff_a: seed.SeededUser
+    owner_b: seed.SeededUser
     orders: seed.Orders
     container: Container
     log: service.RunningService
@@ -107,7 +111,20 @@ async def world(_service: service.RunningService) -> AsyncIterator[World]:
     try:
         store_a = await seed.store_with_keys(container, "Atelier Alpha")
         store_b = await seed.store_with_keys(container, "Boutique Beta")
-        yield World(_service.base_url, store_a, store_b, orders, container, _service)
+        owner_a = await seed.user(container, "owner@alpha.example", store_a, Role.OWNER)
+        staff_a = await seed.user(container, "staff@alpha.example", store_a, Role.STAFF)
+        owner_b = await seed.user(container, "owner@beta.example", store_b, Role.OWNER)
+        yield World(
+            _service.base_url,
+            store_a,
+            store_b,
+            owner_a,
+            staff_a,
+            owner_b,
+            orders,
+            container,
+            _service,
+        )
     finally:
         await orders.close()
         await container.close()
@@ -140,6 +157,22 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(context: BrowserContext) -> Page:
     return await context.new_page()
+
+
+async def sign_in(page: Page, world: World, user: seed.SeededUser) -> None:
+    """Through the sign-in form, as a merchant would."""
+    await page.goto(world.url("/account/login"))
+    await page.get_by_label("Email").fill(user.email)
+    await page.get_by_label("Password").fill(user.password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"**/account/stores/{user.store_id}/**")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def owner_page(page: Page, world: World) -> Page:
+    """A page signed in as the owner of store A."""
+    await sign_in(page, world, world.owner_a)
+    return page
 
 
 class Screenshots:

@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from orderbridge.accounts import service as accounts
 from orderbridge.bootstrap import Container
 from orderbridge.demo import sample_order
 from orderbridge.stores import service as stores
 
 WAIT_SECONDS = 30.0
+PASSWORD = "browser test password"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,35 @@ async def store_with_keys(container: Container, name: str) -> SeededStore:
             session, store_id=store.id, kind=stores.KeyKind.CHECKOUT, now=now, label="seed"
         )
     return SeededStore(store.id, name, merchant.secret, checkout.secret)
+
+
+@dataclass(frozen=True)
+class SeededUser:
+    email: str
+    password: str
+    store_id: str
+    role: str
+
+
+async def user(
+    container: Container, email: str, store: SeededStore, role: accounts.Role
+) -> SeededUser:
+    """A Merchant Account user of one store (the use case behind ``orderbridge users
+    create``), in Paris time so that the pages show local times."""
+    now = container.clock.now()
+    async with container.db.transaction() as session:
+        created = await accounts.create_user(
+            session,
+            email=email,
+            password=PASSWORD,
+            now=now,
+            name=email.split("@")[0].title(),
+            time_zone="Europe/Paris",
+        )
+        await accounts.add_membership(
+            session, user=created, store_id=store.store_id, role=role, now=now
+        )
+    return SeededUser(email, PASSWORD, store.store_id, role.value)
 
 
 class Orders:
@@ -81,15 +113,20 @@ class Orders:
         order: dict[str, Any] = response.json()
         return order
 
-    async def wait_for(self, store: SeededStore, order_id: str, status: str) -> dict[str, Any]:
+    async def wait_until(
+        self, store: SeededStore, order_id: str, condition: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             order = await self.get(store, order_id)
-            if order["status"] == status:
+            if condition(order):
                 return order
             if time.monotonic() > deadline:
-                raise AssertionError(f"order {order_id} is {order['status']}, not {status}")
+                raise AssertionError(f"order {order_id} never got there: {order}")
             await asyncio.sleep(0.1)
+
+    async def wait_for(self, store: SeededStore, order_id: str, status: str) -> dict[str, Any]:
+        return await self.wait_until(store, order_id, lambda order: order["status"] == status)
 
     async def ready(self, store: SeededStore, **customer: str) -> dict[str, Any]:
         order = await self.submit(store, **customer)

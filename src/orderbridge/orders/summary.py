@@ -11,7 +11,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.db.models import Order
-from orderbridge.orders.listing import Attention, ListFilter, conditions
+from orderbridge.orders.listing import Attention, ListFilter, list_page
 from orderbridge.orders.queries import OrderFilter
 
 
@@ -57,11 +57,11 @@ async def status_counts(
 async def attention_counts(
     session: AsyncSession, store_id: str, *, cap: int = 1000
 ) -> dict[Attention, int]:
-    """How many orders carry each "needs attention" flag (the order list's definitions),
-    counted up to ``cap``: the dashboard shows "1000+" rather than scanning a backlog."""
+    """How many orders carry each "needs attention" flag, by the order list's own
+    definitions (``listing.list_page``), counted up to ``cap``: the dashboard shows "1000+"
+    rather than counting a whole backlog."""
     counts: dict[Attention, int] = {}
     for flag in Attention:
         flagged = ListFilter(OrderFilter(store_id=store_id), attention=(flag,))
-        capped = select(Order.id).where(*conditions(flagged)).limit(cap).subquery()
-        counts[flag] = int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+        counts[flag] = len((await list_page(session, flagged, limit=cap)).rows)
     return counts
