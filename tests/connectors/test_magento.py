@@ -278,3 +278,17 @@ async def test_increment_id_is_read_back_when_the_save_does_not_return_it() -> N
         await connector.aclose()
 
     assert (created.id, created.number) == ("7", "000000007")
+
+
+async def test_a_configurable_parent_sku_is_refused_before_anything_is_written(
+    fake: FakeMagento, connector: MagentoConnector
+) -> None:
+    fake.add_product("TSHIRT", stock=0, price=Decimal("25.00"))
+    fake.product_types["TSHIRT"] = "configurable"
+
+    with pytest.raises(PushRejected) as rejected:
+        await connector.create_order(push_order(lines=[("TSHIRT", 1)]))
+
+    assert rejected.value.code is RejectionCode.PRODUCT_NOT_FOUND
+    assert rejected.value.skus == ("TSHIRT",)
+    assert fake.orders == []

@@ -108,6 +108,19 @@ async def test_customer_mode_email_books_the_order_to_the_buyers_account(
     assert fake.booked[0]["customer_id"] == customer_id
 
 
+async def test_a_variable_parent_sku_is_refused_before_anything_is_written(
+    fake: FakeWooCommerce, connector: WooCommerceConnector
+) -> None:
+    fake.add_product("TSHIRT", stock=5, price=Decimal("25.00"))
+    fake.product_types["TSHIRT"] = "variable"
+
+    with pytest.raises(PushRejected) as rejected:
+        await connector.create_order(push_order(lines=[("TSHIRT", 1)]))
+
+    assert rejected.value.code is RejectionCode.PRODUCT_NOT_FOUND
+    assert fake.orders == []
+
+
 async def test_tax_class_option_is_set_on_every_line(fake: FakeWooCommerce) -> None:
     settings = dataclasses.replace(fake.settings(), options={"tax_class": "zero-rate"})
     connector = WooCommerceConnector(settings)

@@ -60,6 +60,9 @@ from orderbridge.connectors.port import (
 )
 
 CENT = Decimal("0.01")
+# Product types an order line cannot be saved as without its chosen child (a direct save
+# has no quote to resolve the options).
+_PARENT_TYPES = frozenset({"configurable", "bundle", "grouped"})
 DEFAULT_PAYMENT_METHOD = "checkmo"
 DEFAULT_SHIPPING_METHOD = "flatrate_flatrate"
 ORDER_FIELDS = (
@@ -224,6 +227,14 @@ class MagentoConnector:
                 RejectionCode.PRODUCT_NOT_FOUND,
                 f"No Magento product with SKU {', '.join(missing)}",
                 skus=missing,
+            )
+        parents = tuple(sku for sku in skus if found[sku].get("type_id") in _PARENT_TYPES)
+        if parents:
+            raise PushRejected(
+                RejectionCode.PRODUCT_NOT_FOUND,
+                f"{', '.join(parents)}: a configurable, bundle or grouped product is not "
+                "sold by itself; the order must name the child product's SKU",
+                skus=parents,
             )
         return found
 

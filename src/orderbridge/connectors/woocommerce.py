@@ -204,6 +204,14 @@ class WooCommerceConnector:
                 f"No WooCommerce product with SKU {', '.join(missing)}",
                 skus=missing,
             )
+        parents = tuple(sku for sku in skus if found[sku].get("type") in ("variable", "grouped"))
+        if parents:
+            raise PushRejected(
+                RejectionCode.PRODUCT_NOT_FOUND,
+                f"{', '.join(parents)}: a variable or grouped product is not sold by itself; "
+                "the order must name the variation's SKU",
+                skus=parents,
+            )
         return found
 
     # -- HTTP ------------------------------------------------------------------------------

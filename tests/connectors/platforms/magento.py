@@ -51,6 +51,7 @@ class FakeMagento(FakeState):
         self.entities: list[dict[str, Any]] = []
         self.stock_items: dict[str, dict[str, Any]] = {}
         self.customers: list[dict[str, Any]] = []
+        self.product_types: dict[str, str] = {}  # SKU -> type_id, "simple" when not here
 
     # -- PlatformFake ------------------------------------------------------------------------
 
@@ -135,7 +136,13 @@ class FakeMagento(FakeState):
             return json_response({"items": [], "total_count": 0})
         wanted = value.split(",") if condition == "in" else [value]
         items = [
-            {"id": p.id, "sku": p.sku, "name": p.sku.title(), "type_id": "simple", "price": p.price}
+            {
+                "id": p.id,
+                "sku": p.sku,
+                "name": p.sku.title(),
+                "type_id": self.product_types.get(sku, "simple"),
+                "price": p.price,
+            }
             for sku in wanted
             if (p := self.products.get(sku)) is not None
         ]

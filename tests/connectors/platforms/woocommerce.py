@@ -51,6 +51,7 @@ class FakeWooCommerce(FakeState):
         self.booked: list[dict[str, Any]] = []
         self.variations: dict[str, int] = {}  # SKU -> parent product id, for variations
         self.customers: list[dict[str, Any]] = []
+        self.product_types: dict[str, str] = {}  # SKU -> type, for other than simple/variation
 
     def settings(self) -> ConnectionSettings:
         return ConnectionSettings(
@@ -110,7 +111,9 @@ class FakeWooCommerce(FakeState):
             "id": product.id,
             "name": sku.title(),
             "sku": sku,
-            "type": "variation" if sku in self.variations else "simple",
+            "type": "variation"
+            if sku in self.variations
+            else self.product_types.get(sku, "simple"),
             "parent_id": self.variations.get(sku, 0),
             "status": "publish",
             "price": _money(product.price),
