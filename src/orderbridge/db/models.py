@@ -62,6 +62,12 @@ class Order(Base):
         Index(None, "store_id", "address_key", "created_at"),
         Index(None, "store_id", "card_fingerprint", "created_at"),
         Index(None, "store_id", "push_status"),
+        # The Merchant Account's order list (orders.listing): each filter and search has an
+        # index that also holds the id, so a page's ids come from the index alone.
+        Index(None, "store_id", "shipping_country", "id"),
+        Index(None, "store_id", "created_at", "id"),
+        Index(None, "store_id", "customer_name", "id"),
+        Index(None, "store_id", "external_order_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

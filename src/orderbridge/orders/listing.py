@@ -70,19 +70,23 @@ COLUMNS = (
 )
 
 
-def _search(store_id: str, q: str) -> ColumnElement[bool]:
+async def _search(session: AsyncSession, store_id: str, q: str) -> tuple[ColumnElement[bool], bool]:
+    """What the search box means, decided by its shape so that each kind is one indexed
+    lookup: an order id; an email (exact, as stored); else an order number or platform id
+    (exact) if any order has it, and otherwise a part of the customer's name (the second
+    value says so)."""
     parsed = parse_order_id(q)
     if parsed is not None:
-        return Order.id == parsed[1] if parsed[0] == store_id else false()
-    matches: list[ColumnElement[bool]] = [
-        Order.external_order_number == q,
-        Order.external_order_id == q,
-    ]
+        return (Order.id == parsed[1] if parsed[0] == store_id else false()), False
     if "@" in q:
-        matches.append(Order.customer_email == q.lower())
-    else:
-        matches.append(Order.customer_name.icontains(q, autoescape=True))
-    return or_(*matches)
+        return Order.customer_email == q.lower(), False
+    external = or_(Order.external_order_number == q, Order.external_order_id == q)
+    found = await session.scalar(
+        select(Order.id).where(Order.store_id == store_id, external).limit(1)
+    )
+    if found is not None:
+        return external, False
+    return Order.customer_name.icontains(q, autoescape=True), True
 
 
 def _attention(flags: tuple[Attention, ...]) -> ColumnElement[bool]:
@@ -96,14 +100,58 @@ def _attention(flags: tuple[Attention, ...]) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
+@dataclass
+class _Where:
+    conditions: list[ColumnElement[bool]]
+    by_name: bool  # a name search: see _rows
+
+
 def conditions(f: ListFilter) -> list[ColumnElement[bool]]:
+    """The filters and flags as SQL conditions (the dashboard counts with them). Not the
+    search box: what it means depends on the data (``_search``), so it needs a session."""
+    if f.q:
+        raise ValueError("a search is resolved by list_page or export_batch")
     where = filter_conditions(replace(f.base, q=None))
-    q = (f.q or "").strip()
-    if q:
-        where.append(_search(f.base.store_id, q))
     if f.attention:
         where.append(_attention(f.attention))
     return where
+
+
+async def _where(session: AsyncSession, f: ListFilter) -> _Where:
+    where = _Where(conditions(replace(f, q=None)), by_name=False)
+    q = (f.q or "").strip()
+    if q:
+        search, where.by_name = await _search(session, f.base.store_id, q)
+        where.conditions.append(search)
+    return where
+
+
+async def _rows(
+    session: AsyncSession, where: _Where, *, newest_first: bool, limit: int
+) -> list[Any]:
+    """Two steps: the page's ids from an index of the filter (``(store_id, status, id)``,
+    ``(store_id, customer_name, id)``...: the row, with its large document, is never read
+    for the orders that do not match), then the listed columns of those ids.
+
+    A name search is a substring match, which no index can seek. Left alone, both planners
+    walk the store's orders newest first and read every row until a page is full: all of
+    them when the name is rare. So the matching ids are first collected from the
+    ``(store_id, customer_name, id)`` index (a materialised CTE: the whole index of the
+    store is read, never the rows), then sorted."""
+    order = Order.id.desc() if newest_first else Order.id
+    if where.by_name:
+        matches = (
+            select(Order.id).where(*where.conditions).cte("matches").prefix_with("MATERIALIZED")
+        )
+        key = matches.c.id.desc() if newest_first else matches.c.id
+        statement = select(matches.c.id).order_by(key).limit(limit)
+    else:
+        statement = select(Order.id).where(*where.conditions).order_by(order).limit(limit)
+    ids = list((await session.scalars(statement)).all())
+    if not ids:
+        return []
+    rows = await session.execute(select(*COLUMNS).where(Order.id.in_(ids)).order_by(order))
+    return list(rows.all())
 
 
 @dataclass(frozen=True)
@@ -122,11 +170,10 @@ async def list_page(
     limit: int = 50,
 ) -> Page:
     """Newest first. ``after``: orders older than that id; ``before``: newer ones."""
-    where = conditions(f)
+    where = await _where(session, f)
     if before is not None:
-        where.append(Order.id > before)
-        statement = select(*COLUMNS).where(*where).order_by(Order.id).limit(limit + 1)
-        found = list((await session.execute(statement)).all())
+        where.conditions.append(Order.id > before)
+        found = await _rows(session, where, newest_first=False, limit=limit + 1)
         more = len(found) > limit
         rows = list(reversed(found[:limit]))
         return Page(
@@ -135,9 +182,8 @@ async def list_page(
             older=rows[-1].id if rows else None,
         )
     if after is not None:
-        where.append(Order.id < after)
-    statement = select(*COLUMNS).where(*where).order_by(Order.id.desc()).limit(limit + 1)
-    found = list((await session.execute(statement)).all())
+        where.conditions.append(Order.id < after)
+    found = await _rows(session, where, newest_first=True, limit=limit + 1)
     rows = found[:limit]
     return Page(
         rows,
@@ -150,8 +196,7 @@ async def export_batch(
     session: AsyncSession, f: ListFilter, *, after: int | None, size: int = 1000
 ) -> Sequence[Any]:
     """The next ``size`` rows of an export, newest first, older than ``after``."""
-    where = conditions(f)
+    where = await _where(session, f)
     if after is not None:
-        where.append(Order.id < after)
-    statement = select(*COLUMNS).where(*where).order_by(Order.id.desc()).limit(size)
-    return (await session.execute(statement)).all()
+        where.conditions.append(Order.id < after)
+    return await _rows(session, where, newest_first=True, limit=size)
