@@ -28,7 +28,7 @@ from bench.seed import check_event_count
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_SECONDS = 600.0
-SCENARIOS = ("webhooks", "pipeline", "intake", "feed")
+SCENARIOS = ("webhooks", "pipeline", "intake", "feed", "ui-list")
 
 
 def _parser() -> argparse.ArgumentParser:

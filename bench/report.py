@@ -38,6 +38,12 @@ def check_targets(result: dict[str, Any], backend: str) -> dict[str, Any]:
             "target": f"< {INTAKE_MAX_P99_MS:g} ms",
             "met": clean and p99 < INTAKE_MAX_P99_MS,
         }
+    for case, figures in result.get("ui_list", {}).items():
+        targets[f"ui_list {case} p50_ms"] = {
+            "value": figures["p50_ms"],
+            "target": "< 150 ms",
+            "met": figures["met"],
+        }
     feed = result.get("feed")
     if feed and FEED_TARGET_CONCURRENCY in feed["levels"]:
         service = feed["levels"][FEED_TARGET_CONCURRENCY]["service"]
@@ -178,6 +184,10 @@ def format_backend(backend: str, result: dict[str, Any]) -> str:
         lines += _format_webhooks(result["webhooks"], targets)
     if result.get("pipeline"):
         lines += _format_pipeline(result["pipeline"], targets)
+    if result.get("ui_list"):
+        from bench.ui_list import format_results
+
+        lines += format_results(backend, result["ui_list"]).splitlines()
     if result.get("intake") or result.get("feed"):
         lines.append(f"  {'':<38}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'cpu ms':>9}")
     intake = result.get("intake")

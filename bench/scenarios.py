@@ -275,6 +275,10 @@ def run_backend(ctx: Context) -> dict[str, Any]:
         webhooks.run(ctx)
     if "pipeline" in options.scenarios:
         pipeline.run(ctx)
+    if "ui-list" in options.scenarios:
+        from bench import ui_list
+
+        ui_list.run(ctx)
     if "intake" not in options.scenarios and "feed" not in options.scenarios:
         return ctx.results
     intake_keys = asyncio.run(create_store_with_keys(ctx.database, "Bench intake"))
