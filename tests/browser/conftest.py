@@ -1,9 +1,11 @@
-"""One service, one browser and the seeded stores for the whole session; a fresh browser
-context per test. A missing browser skips these tests on a developer's machine and fails
-them in CI (ORDERBRIDGE_REQUIRE_POSTGRES set, as ``.ci/run`` does)."""
+"""One service, one browser and the seeded stores for all the browser tests (package
+scope: they stop once these tests are done rather than at the end of the session); a
+fresh browser context per test. A missing browser skips these tests on a developer's
+machine and fails them in CI (ORDERBRIDGE_REQUIRE_POSTGRES set, as ``.ci/run`` does)."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +22,8 @@ from orderbridge.settings import Settings, WorkerMode
 from tests.browser import seed, service
 from tests.support import databases
 
-CHROMIUM = Path("/usr/bin/chromium")
+# scripts/install-browser puts Debian's Chromium there; another path for other systems.
+CHROMIUM = Path(os.environ.get("ORDERBRIDGE_TEST_CHROMIUM", "/usr/bin/chromium"))
 # Without the background-networking flags Chromium's own connections (updates, sync, field
 # trials) are refused by the closed network and slow every start.
 CHROMIUM_ARGS = [
@@ -53,14 +56,14 @@ def _browser_missing() -> str | None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Every browser test shares the session's event loop, where the browser lives.
+    # Every browser test shares the package's event loop, where the browser lives.
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+            item.add_marker(pytest.mark.asyncio(loop_scope="package"), append=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _browser_available() -> None:
     reason = _browser_missing()
     if reason is None:
@@ -88,7 +91,7 @@ class World:
         return self.base_url + path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _service(
     _browser_available: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[service.RunningService]:
@@ -99,7 +102,7 @@ def _service(
         yield running
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
 async def world(_service: service.RunningService) -> AsyncIterator[World]:
     settings = Settings(
         data_dir=_service.data_dir,
@@ -130,21 +133,21 @@ async def world(_service: service.RunningService) -> AsyncIterator[World]:
         await container.close()
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
 async def _playwright(_browser_available: None) -> AsyncIterator[Playwright]:
     assert async_playwright is not None
     async with async_playwright() as playwright:
         yield playwright
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
 async def browser(_playwright: Playwright) -> AsyncIterator[Browser]:
     launched = await _playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield launched
     await launched.close()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest_asyncio.fixture(loop_scope="package")
 async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
     context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
     context.set_default_timeout(10_000)
@@ -154,7 +157,7 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
         await context.close()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest_asyncio.fixture(loop_scope="package")
 async def page(context: BrowserContext) -> Page:
     return await context.new_page()
 
@@ -168,7 +171,7 @@ async def sign_in(page: Page, world: World, user: seed.SeededUser) -> None:
     await page.wait_for_url(f"**/account/stores/{user.store_id}/**")
 
 
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest_asyncio.fixture(loop_scope="package")
 async def owner_page(page: Page, world: World) -> Page:
     """A page signed in as the owner of store A."""
     await sign_in(page, world, world.owner_a)
@@ -199,6 +202,6 @@ class Screenshots:
         return [desktop, phone]
 
 
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest_asyncio.fixture(loop_scope="package")
 async def screenshots(browser: Browser, _playwright: Playwright) -> Screenshots:
     return Screenshots(browser, dict(_playwright.devices[PHONE_DEVICE]))

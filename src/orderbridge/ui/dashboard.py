@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -64,6 +65,7 @@ async def dashboard(request: Request, access: StoreAccess, container: ContainerD
             "statuses": [s.value for s in OrderStatus],
             "today": fmt.local_date(day_start),
             "week": fmt.local_date(week_start),
+            "week_label": format_date(week_start, "EEEE d MMMM", locale=fmt.locale),
             "flagged": [(flag, ATTENTION_LABELS[flag], flagged[flag]) for flag in Attention],
             "attention": newest.rows,
             "more_attention": newest.older is not None,
