@@ -150,6 +150,30 @@ async def test_country_the_shop_lacks_is_an_invalid_address(
     assert fake.orders == []
 
 
+async def test_a_combinations_reference_books_that_combination_with_its_own_stock(
+    fake: FakePrestaShop, connector: PrestaShopConnector
+) -> None:
+    fake.add_combination("TSHIRT-RED-L", of=SHIRT, stock=3)
+
+    with pytest.raises(PushRejected) as rejected:
+        await connector.create_order(push_order(lines=[("TSHIRT-RED-L", 4)]))
+    assert rejected.value.code is RejectionCode.OUT_OF_STOCK
+    order = push_order(lines=[("TSHIRT-RED-L", 2), (MUG, 1)])
+    await connector.create_order(order)
+
+    [cart] = posted(fake, "carts")
+    row = cart.findall("./associations/cart_rows/cart_row")[0]
+    combination = fake.tables["combinations"][0]
+    assert row.findtext("id_product") == str(fake.products[SHIRT].id)
+    assert row.findtext("id_product_attribute") == str(combination["id"])
+    assert fake.orders[0].skus == [("TSHIRT-RED-L", 2), (MUG, 1)]
+    assert fake.orders[0].unit_prices["TSHIRT-RED-L"] == order.lines[0].unit_price
+    stock = {(s["id_product"], s["id_product_attribute"]): s["quantity"]
+             for s in fake.tables["stock_availables"]}  # fmt: skip
+    assert stock[(fake.products[SHIRT].id, combination["id"])] == 1
+    assert stock[(fake.products[SHIRT].id, 0)] == 10
+
+
 async def test_product_that_allows_backorders_sells_beyond_its_stock(
     fake: FakePrestaShop, connector: PrestaShopConnector
 ) -> None:

@@ -12,7 +12,8 @@ creates what the cart points at, then the cart, then the order:
    language (``languages`` by ISO code, else ``id_lang``, default 1), the countries of
    both addresses (``INVALID_ADDRESS`` if unknown) and the carrier (``id_carrier`` option,
    else the first active carrier);
-2. products by ``reference`` (our SKU; ``PRODUCT_NOT_FOUND``) and their
+2. products by ``reference`` (our SKU), else combinations by ``reference`` (a size or
+   colour of a product; ``PRODUCT_NOT_FOUND`` if neither), and their
    ``stock_availables``: PrestaShop turns an order it cannot stock into a backorder
    rather than refusing it, so the connector refuses ``OUT_OF_STOCK`` itself when the
    quantity is short and the product does not allow ordering out of stock;
@@ -175,7 +176,7 @@ class PrestaShopConnector:
         rows = [
             {
                 "id_product": products[line.sku]["id"],
-                "id_product_attribute": 0,
+                "id_product_attribute": products[line.sku]["id_product_attribute"],
                 "id_address_delivery": refs["id_address_delivery"],
                 "quantity": line.quantity,
             }
@@ -185,7 +186,7 @@ class PrestaShopConnector:
         for line in order.lines:
             await self._ws.create(
                 "specific_prices",
-                _specific_price(line.unit_price, cart, currency, products[line.sku]["id"]),
+                _specific_price(line.unit_price, cart, currency, products[line.sku]),
             )
         return cart
 
@@ -206,36 +207,55 @@ class PrestaShopConnector:
         return found["id"]
 
     async def _products(self, order: PushOrder) -> dict[str, Row]:
+        """SKU -> ``{"id": product, "id_product_attribute": combination or 0}``: a SKU is a
+        product's reference, or a combination's (a size or colour of a product)."""
         wanted: dict[str, int] = {}
         for line in order.lines:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-        listed = await self._ws.rows(
-            "products", {"reference": "|".join(wanted)}, "id,reference", limit=len(wanted)
-        )
-        found = {str(row["reference"]): row for row in listed}
+        found: dict[str, Row] = {
+            str(row["reference"]): {"id": row["id"], "id_product_attribute": 0}
+            for row in await self._ws.rows(
+                "products", {"reference": "|".join(wanted)}, "id,reference", limit=len(wanted)
+            )
+        }
+        others = [sku for sku in wanted if sku not in found]
+        if others:
+            for row in await self._ws.rows(
+                "combinations",
+                {"reference": "|".join(others)},
+                "id,id_product,reference",
+                limit=len(others),
+            ):
+                found[str(row["reference"])] = {
+                    "id": row["id_product"],
+                    "id_product_attribute": row["id"],
+                }
         missing = tuple(sku for sku in wanted if sku not in found)
         if missing:
             raise PushRejected(
                 RejectionCode.PRODUCT_NOT_FOUND,
-                f"No PrestaShop product with reference {', '.join(missing)}",
+                f"No PrestaShop product or combination with reference {', '.join(missing)}",
                 skus=missing,
             )
-        stock = {
-            str(row["id_product"]): row
-            for row in await self._ws.rows(
-                "stock_availables",
-                {
-                    "id_product": "|".join(str(found[sku]["id"]) for sku in wanted),
-                    "id_product_attribute": "0",
-                },
-                "id,id_product,quantity,out_of_stock",
-            )
-        }
+        await self._check_stock(wanted, found)
+        return found
+
+    async def _check_stock(self, wanted: Mapping[str, int], found: Mapping[str, Row]) -> None:
+        rows = await self._ws.rows(
+            "stock_availables",
+            {"id_product": "|".join(sorted({str(found[sku]["id"]) for sku in wanted}))},
+            "id,id_product,id_product_attribute,quantity,out_of_stock",
+        )
+        stock = {(str(r["id_product"]), str(r["id_product_attribute"])): r for r in rows}
         backorders = self._options.get("allow_backorders", "") in ("1", "true", "yes")
         short = tuple(
             sku
             for sku, qty in wanted.items()
-            if not _can_sell(stock.get(str(found[sku]["id"])), qty, backorders)
+            if not _can_sell(
+                stock.get((str(found[sku]["id"]), str(found[sku]["id_product_attribute"]))),
+                qty,
+                backorders,
+            )
         )
         if short:
             raise PushRejected(
@@ -243,7 +263,6 @@ class PrestaShopConnector:
                 f"Not enough stock in PrestaShop for {', '.join(short)}",
                 skus=short,
             )
-        return found
 
     async def _customer(self, order: PushOrder, id_lang: Any) -> Row:
         found = await self._ws.one("customers", {"email": order.email}, "id,secure_key")
@@ -361,12 +380,12 @@ def _totals(order: PushOrder) -> dict[str, str]:
     }
 
 
-def _specific_price(unit_price: Decimal, cart: Any, currency: Row, product: Any) -> dict[str, Any]:
+def _specific_price(unit_price: Decimal, cart: Any, currency: Row, product: Row) -> dict[str, Any]:
     return {
         "id_shop": 0,
         "id_cart": cart,
-        "id_product": product,
-        "id_product_attribute": 0,
+        "id_product": product["id"],
+        "id_product_attribute": product["id_product_attribute"],
         "id_currency": currency["id"],
         "id_country": 0,
         "id_group": 0,

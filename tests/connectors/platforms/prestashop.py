@@ -89,6 +89,7 @@ class FakePrestaShop(FakeState):
             ],
             "carriers": [{"id": 7, "name": "La Poste", "active": "1", "deleted": "0"}],
             "products": [],
+            "combinations": [],
             "stock_availables": [],
             "customers": [],
             "addresses": [],
@@ -123,6 +124,21 @@ class FakePrestaShop(FakeState):
                 "id": self.next_id(),
                 "id_product": product.id,
                 "id_product_attribute": 0,
+                "quantity": stock,
+                "out_of_stock": 2,
+            }
+        )
+
+    def add_combination(self, sku: str, *, of: str, stock: int) -> None:
+        """A combination (size, colour...) of the product with reference ``of``, with its
+        own reference and stock."""
+        combination = {"id": self.next_id(), "id_product": self.products[of].id, "reference": sku}
+        self.tables["combinations"].append(combination)
+        self.tables["stock_availables"].append(
+            {
+                "id": self.next_id(),
+                "id_product": combination["id_product"],
+                "id_product_attribute": combination["id"],
                 "quantity": stock,
                 "out_of_stock": 2,
             }
@@ -258,11 +274,19 @@ class FakePrestaShop(FakeState):
         rows, products = [], Decimal(0)
         for row in cart["cart_rows"]:
             product = next(p for p in self.tables["products"] if str(p["id"]) == row["id_product"])
+            attribute = row.get("id_product_attribute", "0")
+            reference = product["reference"]
+            if attribute != "0":
+                reference = next(
+                    c["reference"] for c in self.tables["combinations"] if str(c["id"]) == attribute
+                )
             special = next(
                 (
                     s
                     for s in self.tables["specific_prices"]
-                    if s["id_cart"] == str(cart["id"]) and s["id_product"] == row["id_product"]
+                    if s["id_cart"] == str(cart["id"])
+                    and (s["id_product"], s.get("id_product_attribute", "0"))
+                    == (row["id_product"], attribute)
                 ),
                 None,
             )
@@ -272,13 +296,14 @@ class FakePrestaShop(FakeState):
             quantity = int(row["quantity"])
             products += price * quantity
             rows.append(
-                {"product_reference": product["reference"], "product_quantity": quantity,
+                {"product_reference": reference, "product_quantity": quantity,
                  "unit_price_tax_excl": str(price)}
             )  # fmt: skip
             stock = next(
                 s
                 for s in self.tables["stock_availables"]
-                if str(s["id_product"]) == row["id_product"]
+                if (str(s["id_product"]), str(s["id_product_attribute"]))
+                == (row["id_product"], attribute)
             )
             stock["quantity"] -= quantity
         shipping = cents(CARRIER_PRICE * rate)
