@@ -292,3 +292,15 @@ async def test_a_configurable_parent_sku_is_refused_before_anything_is_written(
     assert rejected.value.code is RejectionCode.PRODUCT_NOT_FOUND
     assert rejected.value.skus == ("TSHIRT",)
     assert fake.orders == []
+
+
+async def test_two_factor_auth_on_admin_users_is_auth_failed_with_magentos_reason(
+    fake: FakeMagento, connector: MagentoConnector
+) -> None:
+    fake.two_factor = True
+
+    check = await connector.test_connection()
+
+    assert check.ok is False
+    assert check.code is RejectionCode.AUTH_FAILED
+    assert "2fa" in check.detail

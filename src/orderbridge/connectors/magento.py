@@ -14,7 +14,8 @@ What that save skips, the connector does around it:
 
 - **SKUs** are looked up first (``GET /V1/products`` searchCriteria ``sku in``); unknown
   ones are ``PRODUCT_NOT_FOUND`` before anything is written.
-- **Stock**: a direct save reserves nothing (magento/inventory#1075), so the connector
+- **Stock**: a direct save reserves nothing (magento/inventory#1075,
+  magento/magento2#26575), so the connector
   reads each item's stock (``GET /V1/stockItems/{sku}``), refuses ``OUT_OF_STOCK`` when a
   managed item without backorders has too little, and after the order is saved deducts
   the quantities (``PUT /V1/products/{sku}/stockItems/{itemId}``). The deduction is a
@@ -25,7 +26,9 @@ What that save skips, the connector does around it:
 **Auth**: an integration access token (``access_token``, sent as ``Bearer``; Magento
 2.4.4+ needs "Allow OAuth Access Tokens to be used as standalone Bearer tokens") or an
 admin user (``username`` + ``password``) exchanged at ``POST /V1/integration/admin/token``
-for a 4-hour token, fetched again once when Magento answers 401.
+for a 4-hour token, fetched again once when Magento answers 401. Magento 2.4 enables
+two-factor authentication for admin users by default, and then refuses that exchange
+("use the 2fa provider-specific endpoints"): such a store needs an integration token.
 
 **Number**: the order's ``increment_id``, which Magento assigns on save; read with
 ``GET /V1/orders/{id}`` if the save's answer lacks it.

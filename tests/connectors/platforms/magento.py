@@ -52,6 +52,7 @@ class FakeMagento(FakeState):
         self.stock_items: dict[str, dict[str, Any]] = {}
         self.customers: list[dict[str, Any]] = []
         self.product_types: dict[str, str] = {}  # SKU -> type_id, "simple" when not here
+        self.two_factor = False  # Magento_TwoFactorAuth on: admin tokens only through 2FA
 
     # -- PlatformFake ------------------------------------------------------------------------
 
@@ -120,6 +121,10 @@ class FakeMagento(FakeState):
 
     async def admin_token(self, request: web.Request) -> web.Response:
         body = await read_json(request)
+        if self.two_factor:
+            return _error(
+                "Please use the 2fa provider-specific endpoints to obtain access token.", 401
+            )
         if body.get("username") != ADMIN_USER or body.get("password") != ADMIN_PASSWORD:
             return _error(
                 "The account sign-in was incorrect or your account is disabled temporarily. "
