@@ -7,10 +7,12 @@ import asyncio
 import json
 import logging
 import random
+import secrets
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from orderbridge.accounts import service as accounts
 from orderbridge.bootstrap import Container
 from orderbridge.money import format_amount
 from orderbridge.orders.lifecycle import Actor, ActorKind, CancellationReason
@@ -125,11 +127,39 @@ def sample_order(
     }
 
 
+DEMO_EMAIL = "demo@example.com"
+
+
+async def ensure_demo_user(container: Container, state: dict[str, str]) -> dict[str, str]:
+    """The Merchant Account user of the demo store (owner), made once with a random
+    password that the demo prints (and keeps in the state file, demo only)."""
+    if "user_email" in state:
+        return state
+    password = secrets.token_urlsafe(12)
+    now = container.clock.now()
+    async with container.db.transaction() as session:
+        user = await accounts.find_by_email(session, DEMO_EMAIL)
+        if user is None:
+            user = await accounts.create_user(
+                session, email=DEMO_EMAIL, password=password, now=now, name="Demo Merchant"
+            )
+        else:
+            await accounts.set_password(session, user=user, password=password)
+        await accounts.add_membership(
+            session, user=user, store_id=state["store_id"], role=accounts.Role.OWNER, now=now
+        )
+    return {**state, "user_email": DEMO_EMAIL, "user_password": password}
+
+
 async def ensure_demo_store(container: Container, state_file: Path) -> dict[str, str]:
-    """Create the demo store and its keys once; keep their plaintext in the data folder
-    (demo only: real keys are shown once and stored hashed)."""
+    """Create the demo store, its keys and its Merchant Account user once; keep their
+    plaintext in the data folder (demo only: real keys are shown once and stored hashed)."""
     if state_file.exists():
-        return dict(json.loads(state_file.read_text()))
+        state = dict(json.loads(state_file.read_text()))
+        if "user_email" not in state:  # a demo folder from before the Merchant Account
+            state = await ensure_demo_user(container, state)
+            state_file.write_text(json.dumps(state, indent=2))
+        return state
     now = container.clock.now()
     async with container.db.transaction() as session:
         store = await stores.create_store(
@@ -142,6 +172,7 @@ async def ensure_demo_store(container: Container, state_file: Path) -> dict[str,
             session, store_id=store.id, kind=stores.KeyKind.CHECKOUT, now=now, label="demo"
         )
     state = {"store_id": store.id, "merchant_key": merchant.secret, "checkout_key": checkout.secret}
+    state = await ensure_demo_user(container, state)
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.write_text(json.dumps(state, indent=2))
     state_file.chmod(0o600)
