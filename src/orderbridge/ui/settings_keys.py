@@ -20,7 +20,8 @@ from orderbridge.ui.rendering import flash, redirect, render, url
 
 router = APIRouter()
 
-KeyIdPath = Annotated[str, Path(max_length=32)]
+# Key ids are "key_" and Crockford base32: anything else is a bad link, not a query.
+KeyIdPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_]+$")]
 KIND_OPTIONS = [
     (stores.KeyKind.MERCHANT.value, "Merchant key (GL.…): reads and acts on orders"),
     (stores.KeyKind.CHECKOUT.value, "Checkout key (ck_…): submits orders"),

@@ -19,17 +19,26 @@ from orderbridge.events.render import EVENT_NAMES
 from orderbridge.ui.deps import ContainerDep, OwnerAccess, StoreContext
 from orderbridge.ui.forms import FormState
 from orderbridge.ui.rendering import flash, redirect, render, url
-from orderbridge.webhooks.repository import filter_names
+from orderbridge.webhooks.repository import DeliveryStatus, filter_names
 from orderbridge.webhooks.schemas import EndpointCreate, EndpointUpdate
 from orderbridge.webhooks.service import DeliveryFilter
 
 router = APIRouter()
 
-EndpointIdPath = Annotated[str, Path(max_length=32)]
+# Endpoint ids are "we_" and Crockford base32: anything else is a bad link, not a query.
+EndpointIdPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_]+$")]
 BASE = "/stores/{store_id}/settings/webhooks"
 EVENT_CHOICES = sorted(EVENT_NAMES)
 NO_STORE = {"Cache-Control": "no-store"}
 LOG_SIZE = 25
+LOG_STATUSES = frozenset(
+    {
+        DeliveryStatus.PENDING,
+        DeliveryStatus.SENDING,
+        DeliveryStatus.SUCCEEDED,
+        DeliveryStatus.FAILED,
+    }
+)
 
 
 def endpoint_health(endpoint: WebhookEndpoint) -> tuple[str, str]:
@@ -149,8 +158,10 @@ async def render_endpoint_page(
     reveal: bool = False,
     status_code: int = 200,
 ) -> Response:
-    statuses = tuple(s for s in request.query_params.getlist("status") if s)
+    # Unknown statuses and cursors are ignored: the log of a hand-edited link still shows.
+    statuses = tuple(s for s in request.query_params.getlist("status") if s in LOG_STATUSES)
     before = request.query_params.get("before", "")
+    before_id = int(before) if before.isdigit() and len(before) < 19 else None
     async with container.db.reader() as session:
         endpoint = await container.webhooks.get_endpoint(session, access.store_id, endpoint_id)
         deliveries = await container.webhooks.list_deliveries(
@@ -159,7 +170,7 @@ async def render_endpoint_page(
                 store_id=access.store_id,
                 endpoint_id=endpoint.id,
                 statuses=statuses,
-                before_id=int(before) if before.isdigit() else None,
+                before_id=before_id,
                 limit=LOG_SIZE + 1,
             ),
         )
