@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 
 from orderbridge.api.auth import ContainerDep, MerchantKey, OrderId
 from orderbridge.api.responses import json_response
-from orderbridge.connectors.push import render_log
+from orderbridge.connectors.push_log import render_log
 from orderbridge.connectors.schemas import ConnectionIn, ConnectionOut, PlatformOut, PushLog
 from orderbridge.schemas_common import problem_responses
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from orderbridge.bootstrap import Container
 from orderbridge.cli.common import emit, run
-from orderbridge.connectors.push import render_log
+from orderbridge.connectors.push_log import render_log
 from orderbridge.connectors.schemas import ConnectionIn
 from orderbridge.outbound import signing
 

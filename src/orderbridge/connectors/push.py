@@ -32,30 +32,28 @@ looks before it creates.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbridge.clock import Clock, rfc3339
+from orderbridge.clock import Clock
+from orderbridge.connectors.calls import (
+    AttemptOutcome,
+    CallResult,
+    PlatformCalls,
+    request_summary,
+)
 from orderbridge.connectors.connections import ConnectionService
 from orderbridge.connectors.mapping import CurrencyMode, MissingExchangeRate, push_order
-from orderbridge.connectors.pool import ConnectorPool, revision_of
+from orderbridge.connectors.pool import ConnectorPool
 from orderbridge.connectors.port import (
-    PlatformOrder,
-    PushOrder,
-    PushRejected,
-    PushRetryable,
     RejectionCode,
 )
-from orderbridge.connectors.registry import UnknownPlatform
 from orderbridge.connectors.schemas import FailurePolicy
-from orderbridge.crypto import SecretBoxError
 from orderbridge.db.database import Database
 from orderbridge.db.models import Order, PushAttempt, Store, StoreConnection
 from orderbridge.errors import Conflict
@@ -73,8 +71,6 @@ from orderbridge.orders.lifecycle import (
 )
 from orderbridge.orders.service import OrderService
 
-log = logging.getLogger("orderbridge.push")
-
 PUSH_ORDER = "order.push"
 PUSH_FAILED_EVENT = "order.push_failed"
 PUSH_ACTOR = Actor(ActorKind.PLUG_AND_PLAY, "push")
@@ -90,31 +86,8 @@ class PushStatus(StrEnum):
     SKIPPED = "skipped"  # the merchant accepted or cancelled first, or the connection went
 
 
-class AttemptOutcome(StrEnum):
-    PUSHED = "pushed"
-    FOUND = "found"
-    RETRYABLE = "retryable"
-    REJECTED = "rejected"
-    SKIPPED = "skipped"
-
-
 class PushNotPossible(Conflict):
     code, title = "push_not_possible", "The order cannot be pushed now"
-
-
-@dataclass
-class _Result:
-    outcome: AttemptOutcome
-    action: str
-    code: str | None = None
-    detail: str | None = None
-    platform: PlatformOrder | None = None
-    retry_after: float | None = None
-    response: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.platform is not None
 
 
 @dataclass
@@ -126,7 +99,7 @@ class Attempt:
     run: int
     number: int = 0
     connection: StoreConnection | None = None  # as it was read, detached
-    result: _Result | None = None
+    result: CallResult | None = None
     request: dict[str, str] = field(default_factory=dict)
     started_at: datetime | None = None
     duration_ms: int = 0
@@ -147,7 +120,7 @@ class PushService:
         self.recorder = recorder
         self.orders = orders
         self.connections = connections
-        self.pool = pool
+        self.calls = PlatformCalls(connections, pool)
 
     # ---- starting ---------------------------------------------------------------------------
 
@@ -220,15 +193,15 @@ class PushService:
                 order, base_currency=store.currency, mode=CurrencyMode(connection.currency_mode)
             )
         except MissingExchangeRate as missing:
-            result = _Result(
+            result = CallResult(
                 AttemptOutcome.REJECTED,
                 "map",
                 code=RejectionCode.CURRENCY_UNSUPPORTED.value,
                 detail=str(missing),
             )
         else:
-            request = _summary(push)
-            result = await self._call(connection, push, look_first)
+            request = request_summary(push)
+            result = await self.calls.call(connection, push, look_first=look_first)
         return Attempt(
             run,
             number,
@@ -303,66 +276,8 @@ class PushService:
         await self._give_up(session, order, connection, result)
         return None
 
-    async def _call(
-        self, connection: StoreConnection, push: PushOrder, look_first: bool
-    ) -> _Result:
-        action = "find" if look_first else "create"
-        try:
-            async with self.pool.connector(
-                connection.store_id,
-                revision_of(connection),
-                lambda: self.connections.settings_of(connection),
-            ) as connector:
-                if look_first:
-                    found = await connector.find_order(push.order_id)
-                    if found is not None:
-                        return _Result(
-                            AttemptOutcome.FOUND, action, platform=found, response=_answer(found)
-                        )
-                    action = "create"
-                created = await connector.create_order(push)
-                return _Result(
-                    AttemptOutcome.PUSHED, action, platform=created, response=_answer(created)
-                )
-        except PushRetryable as error:
-            return _Result(
-                AttemptOutcome.RETRYABLE,
-                action,
-                code="retryable",
-                detail=error.detail,
-                retry_after=error.retry_after,
-                response=_error_answer(error.platform_code, error.retry_after),
-            )
-        except PushRejected as error:
-            return _Result(
-                AttemptOutcome.REJECTED,
-                action,
-                code=error.code.value,
-                detail=error.detail,
-                response=_error_answer(error.platform_code, None, error.skus),
-            )
-        except (UnknownPlatform, SecretBoxError) as error:
-            # The platform's connector is gone, or the credentials cannot be decrypted
-            # (ORDERBRIDGE_SECRET_KEYS changed): no retry will help until an operator acts.
-            return _Result(
-                AttemptOutcome.REJECTED,
-                action,
-                code=RejectionCode.REJECTED.value,
-                detail=str(error),
-            )
-        except Exception as error:
-            # A connector must raise only PushError; a bug in one is retried like a
-            # transport failure rather than leaving the order without an outcome.
-            log.exception("the %s connector failed unexpectedly", connection.platform)
-            return _Result(
-                AttemptOutcome.RETRYABLE,
-                action,
-                code="connector_error",
-                detail=f"{type(error).__name__}: {error}",
-            )
-
     async def _give_up(
-        self, session: AsyncSession, order: Order, connection: StoreConnection, result: _Result
+        self, session: AsyncSession, order: Order, connection: StoreConnection, result: CallResult
     ) -> None:
         order.push_status = PushStatus.FAILED.value
         detail = result.detail or "the platform refused the order"
@@ -415,66 +330,6 @@ def _delay(connection: StoreConnection, attempt: int, retry_after: float | None)
     if retry_after is not None:
         seconds = max(seconds, min(retry_after, MAX_RETRY_AFTER))
     return timedelta(seconds=seconds)
-
-
-def _summary(push: PushOrder) -> dict[str, str]:
-    """What the push log keeps of a request: enough to recognise it, no personal data."""
-    return {
-        "order_id": push.order_id,
-        "currency": push.currency,
-        "exchange_rate": str(push.exchange_rate),
-        "total": str(push.totals.total),
-        "lines": str(len(push.lines)),
-        "skus": ", ".join(f"{line.sku}×{line.quantity}" for line in push.lines)[:1000],
-        "shipping": push.shipping.method,
-    }
-
-
-def _answer(platform: PlatformOrder) -> dict[str, str]:
-    return {
-        **{k: str(v) for k, v in platform.details.items()},
-        "id": platform.id,
-        "number": platform.number,
-    }
-
-
-def _error_answer(
-    platform_code: str | None, retry_after: float | None, skus: tuple[str, ...] = ()
-) -> dict[str, str]:
-    answer: dict[str, str] = {}
-    if platform_code is not None:
-        answer["platform_code"] = platform_code
-    if retry_after is not None:
-        answer["retry_after"] = f"{retry_after:g}"
-    if skus:
-        answer["skus"] = ", ".join(skus)
-    return answer
-
-
-def render_attempt(attempt: PushAttempt) -> dict[str, Any]:
-    return {
-        "run": attempt.run,
-        "attempt": attempt.attempt,
-        "action": attempt.action,
-        "started_at": rfc3339(attempt.started_at),
-        "duration_ms": attempt.duration_ms,
-        "outcome": attempt.outcome,
-        "code": attempt.code,
-        "detail": attempt.detail,
-        "platform_order_id": attempt.platform_order_id,
-        "platform_order_number": attempt.platform_order_number,
-        "request": attempt.request,
-        "response": attempt.response,
-    }
-
-
-def render_log(order: Order, attempts: list[PushAttempt]) -> dict[str, Any]:
-    return {
-        "order_id": order_public_id(order.store_id, order.id),
-        "status": order.status,
-        "push_status": order.push_status,
-        "attempts": [render_attempt(a) for a in attempts],
-    }
 
 
 def push_job_handlers(pushes: PushService) -> dict[str, JobHandler]:
