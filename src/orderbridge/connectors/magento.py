@@ -42,6 +42,7 @@ message (placeholders filled) is classified into a ``RejectionCode``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -111,7 +112,13 @@ class MagentoConnector:
         for line in order.lines:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
         products = await self._products(list(wanted))
-        stock = {sku: await self._stock_item(sku) for sku in wanted}
+        stock = dict(
+            zip(
+                wanted,
+                await asyncio.gather(*(self._stock_item(sku) for sku in wanted)),
+                strict=True,
+            )
+        )
         short = tuple(sku for sku, qty in wanted.items() if not _can_sell(stock[sku], qty))
         if short:
             raise PushRejected(

@@ -45,6 +45,7 @@ create's answer echoes what was sent).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Mapping
 from decimal import Decimal
@@ -97,10 +98,13 @@ class PrestaShopConnector:
 
     async def create_order(self, order: PushOrder) -> PlatformOrder:
         _check_addresses(order)
-        currency = await self._currency(order.currency)
-        id_lang = await self._language(order.language)
-        id_carrier = await self._carrier()
-        products = await self._products(order)
+        # the lookups write nothing: made at once, and any refusal leaves nothing behind
+        currency, id_lang, id_carrier, products = await asyncio.gather(
+            self._currency(order.currency),
+            self._language(order.language),
+            self._carrier(),
+            self._products(order),
+        )
         customer = await self._customer(order, id_lang)
         delivery = await self._address(order.shipping_address, customer, order)
         invoice = (
