@@ -313,3 +313,14 @@ async def test_staff_can_run_orders(
         page + "/accept", {"external_order_id": "S-1", "external_order_number": "S1"}
     )
     assert ok.status_code == 303
+
+
+async def test_export_with_a_bad_filter_is_refused_as_plain_text(
+    api: Api, browser: Browser, owner: Person
+) -> None:
+    await browser.login(owner)
+    response = await browser.get(
+        f"/account/stores/{api.keys.store_id}/orders.csv", params={"status": "<script>"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/plain")

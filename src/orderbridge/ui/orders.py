@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from orderbridge.ids import order_public_id
 from orderbridge.orders.lifecycle import OrderStatus
@@ -87,7 +87,8 @@ async def order_export(request: Request, access: StoreAccess, container: Contain
     parsed = parse_filters(request.query_params, access.store_id, formats(request).zone)
     if not parsed.form.ok:
         problems = "; ".join(f"{k}: {v}" for k, v in parsed.form.errors.items())
-        return HTMLResponse(f"invalid filter: {problems}", status_code=422)
+        # Plain text: the messages quote what was typed.
+        return PlainTextResponse(f"invalid filter: {problems}", status_code=422)
     name = f"orders-{access.store_id}-{container.clock.now():%Y%m%d-%H%M%S}.csv"
     return StreamingResponse(
         export_rows(container, parsed.filter),
