@@ -99,19 +99,24 @@ class PrestaShopConnector:
     async def create_order(self, order: PushOrder) -> PlatformOrder:
         _check_addresses(order)
         # the lookups write nothing: made at once, and any refusal leaves nothing behind
-        currency, id_lang, id_carrier, products = await asyncio.gather(
+        currency, id_lang, id_carrier, products, known, countries = await asyncio.gather(
             self._currency(order.currency),
             self._language(order.language),
             self._carrier(),
             self._products(order),
+            self._ws.one("customers", {"email": order.email}, "id,secure_key"),
+            self._countries(order),
         )
-        customer = await self._customer(order, id_lang)
-        delivery = await self._address(order.shipping_address, customer, order)
-        invoice = (
-            delivery
-            if order.billing == order.shipping_address
-            else await self._address(order.billing, customer, order)
-        )
+        customer = known or await self._new_customer(order, id_lang)
+        if order.billing == order.shipping_address:
+            delivery = invoice = await self._address(
+                order.shipping_address, countries, customer, order
+            )
+        else:
+            delivery, invoice = await asyncio.gather(
+                self._address(order.shipping_address, countries, customer, order),
+                self._address(order.billing, countries, customer, order),
+            )
         refs = {
             "id_currency": currency["id"],
             "id_lang": id_lang,
@@ -187,11 +192,15 @@ class PrestaShopConnector:
             for line in order.lines
         ]
         cart = await self._ws.create("carts", fields, {"cart_rows": ("cart_row", rows)})
-        for line in order.lines:
-            await self._ws.create(
-                "specific_prices",
-                _specific_price(line.unit_price, cart, currency, products[line.sku]),
+        await asyncio.gather(
+            *(
+                self._ws.create(
+                    "specific_prices",
+                    _specific_price(line.unit_price, cart, currency, products[line.sku]),
+                )
+                for line in order.lines
             )
+        )
         return cart
 
     async def _language(self, iso: str) -> Any:
@@ -268,10 +277,19 @@ class PrestaShopConnector:
                 skus=short,
             )
 
-    async def _customer(self, order: PushOrder, id_lang: Any) -> Row:
-        found = await self._ws.one("customers", {"email": order.email}, "id,secure_key")
-        if found is not None:
-            return found
+    async def _countries(self, order: PushOrder) -> dict[str, Any]:
+        """ISO code -> PrestaShop's id for both addresses' countries."""
+        isos = sorted({order.shipping_address.country, order.billing.country})
+        rows = await self._ws.rows("countries", {"iso_code": "|".join(isos)}, "id,iso_code")
+        found = {str(row["iso_code"]).upper(): row["id"] for row in rows}
+        unknown = [iso for iso in isos if iso.upper() not in found]
+        if unknown:
+            raise PushRejected(
+                RejectionCode.INVALID_ADDRESS, f"PrestaShop has no country {', '.join(unknown)}"
+            )
+        return found
+
+    async def _new_customer(self, order: PushOrder, id_lang: Any) -> Row:
         fields = {
             "id_lang": id_lang,
             "firstname": order.first_name,
@@ -288,17 +306,14 @@ class PrestaShopConnector:
             raise PushRejected(RejectionCode.INVALID_RESPONSE, "POST /api/customers: no customer")
         return created
 
-    async def _address(self, address: PushAddress, customer: Row, order: PushOrder) -> Any:
-        country = await self._ws.one("countries", {"iso_code": address.country}, "id")
-        if country is None:
-            raise PushRejected(
-                RejectionCode.INVALID_ADDRESS, f"PrestaShop has no country {address.country}"
-            )
+    async def _address(
+        self, address: PushAddress, countries: Mapping[str, Any], customer: Row, order: PushOrder
+    ) -> Any:
         return await self._ws.create(
             "addresses",
             {
                 "id_customer": customer["id"],
-                "id_country": country["id"],
+                "id_country": countries[address.country.upper()],
                 "alias": order.source_name[:32],
                 "company": address.company or "",
                 "lastname": address.last_name,
