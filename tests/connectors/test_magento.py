@@ -304,3 +304,31 @@ async def test_two_factor_auth_on_admin_users_is_auth_failed_with_magentos_reaso
     assert check.ok is False
     assert check.code is RejectionCode.AUTH_FAILED
     assert "2fa" in check.detail
+
+
+async def test_a_failed_stock_deduction_does_not_fail_the_push_and_is_reported() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/orders") and request.method == "POST":
+            return httpx.Response(200, json={"entity_id": 7, "increment_id": "000000007"})
+        if request.method == "PUT":
+            if MUG in path:
+                return httpx.Response(503, text="busy")
+            return httpx.Response(200, json=1)
+        if "/stockItems/" in path:
+            return httpx.Response(200, json={"item_id": 1, "qty": 100, "is_in_stock": True})
+        skus = request.url.params["searchCriteria[filter_groups][0][filters][0][value]"]
+        return httpx.Response(200, json={"items": [{"id": 1, "sku": s} for s in skus.split(",")]})
+
+    settings = ConnectionSettings(
+        platform="magento", base_url="http://shop.test", credentials={"access_token": "t"}
+    )
+    connector = MagentoConnector(settings, transport=httpx.MockTransport(answer))
+    try:
+        created = await connector.create_order(push_order())
+    finally:
+        await connector.aclose()
+
+    assert created.number == "000000007"
+    assert created.details["stock"].startswith(f"not deducted for {MUG}: ")
+    assert SHIRT not in created.details["stock"]

@@ -260,23 +260,33 @@ class MagentoConnector:
     async def _deduct_stock(
         self, wanted: Mapping[str, int], stock: Mapping[str, Mapping[str, Any]]
     ) -> str:
-        deducted = []
-        for sku, qty in wanted.items():
-            item = stock[sku]
-            if not item.get("manage_stock", True):
-                continue
-            left = Decimal(str(item["qty"])) - qty
-            body = {"stockItem": {"qty": str(left), "is_in_stock": left > 0 or _backorders(item)}}
-            try:
-                await self._rest.call(
-                    "PUT",
-                    f"/products/{quote(sku, safe='')}/stockItems/{item['item_id']}",
-                    body=body,
-                )
-            except PushError as failed:
-                return f"not deducted for {sku}: {failed.detail}"
-            deducted.append(f"{sku}-{qty}")
-        return "deducted " + ", ".join(deducted) if deducted else "not managed"
+        """Every managed item's quantity, lowered at once; what happened, for the push log
+        (a failure does not fail the push: the order exists)."""
+        managed = [sku for sku in wanted if stock[sku].get("manage_stock", True)]
+        results = await asyncio.gather(
+            *(self._deduct(sku, wanted[sku], stock[sku]) for sku in managed),
+            return_exceptions=True,
+        )
+        failed = [
+            f"{sku}: {result.detail}"
+            for sku, result in zip(managed, results, strict=True)
+            if isinstance(result, PushError)
+        ]
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, PushError):
+                raise result
+        if failed:
+            return "not deducted for " + "; ".join(failed)
+        if not managed:
+            return "not managed"
+        return "deducted " + ", ".join(f"{sku}-{wanted[sku]}" for sku in managed)
+
+    async def _deduct(self, sku: str, qty: int, item: Mapping[str, Any]) -> None:
+        left = Decimal(str(item["qty"])) - qty
+        body = {"stockItem": {"qty": str(left), "is_in_stock": left > 0 or _backorders(item)}}
+        await self._rest.call(
+            "PUT", f"/products/{quote(sku, safe='')}/stockItems/{item['item_id']}", body=body
+        )
 
 
 def order_entity(
