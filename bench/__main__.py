@@ -28,7 +28,7 @@ from bench.seed import check_event_count
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_SECONDS = 600.0
-SCENARIOS = ("webhooks", "pipeline", "intake", "feed", "ui-list")
+SCENARIOS = ("webhooks", "pipeline", "intake", "feed", "push", "ui-list")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pipeline-concurrency", type=int, default=16, help="intake clients")
     parser.add_argument(
         "--pipeline-workers", type=int, help="worker processes (default: PostgreSQL 2, SQLite 1)"
+    )
+    parser.add_argument(
+        "--push-orders", type=int, default=300, help="orders pushed to Vendure (each way)"
     )
     parser.add_argument(
         "--raw-duration", type=float, default=10.0, help="seconds of each raw-rate run"
@@ -102,6 +105,7 @@ def _options(args: argparse.Namespace) -> Options:
     if args.quick:
         args.duration, args.warmup, args.feed_duration = 3.0, 1.0, 2.0
         args.webhook_deliveries, args.pipeline_orders, args.raw_duration = 5_000, 1_500, 3.0
+        args.push_orders = 100
     for name in ("duration", "warmup", "feed_duration", "raw_duration"):
         value = getattr(args, name)
         if not 0 <= value <= MAX_SECONDS:
@@ -113,6 +117,8 @@ def _options(args: argparse.Namespace) -> Options:
         raise SystemExit("--webhook-deliveries must be 100..200000, --webhook-concurrency 1..100")
     if not 10 <= args.pipeline_orders <= 100_000 or not 1 <= args.pipeline_concurrency <= 256:
         raise SystemExit("--pipeline-orders must be 10..100000, --pipeline-concurrency 1..256")
+    if not 10 <= args.push_orders <= 10_000:
+        raise SystemExit("--push-orders must be 10..10000")
     if args.pipeline_workers is not None and not 1 <= args.pipeline_workers <= 8:
         raise SystemExit("--pipeline-workers must be 1..8")
     return Options(
@@ -136,6 +142,7 @@ def _options(args: argparse.Namespace) -> Options:
         pipeline_concurrency=args.pipeline_concurrency,
         pipeline_workers=args.pipeline_workers,
         raw_duration=args.raw_duration,
+        push_orders=args.push_orders,
         worker_loop=args.worker_loop,
         profile_workers=args.profile_workers,
     )

@@ -79,6 +79,12 @@ def check_targets(result: dict[str, Any], backend: str) -> dict[str, Any]:
             and pipeline["intake"]["errors"] == 0
             and pipeline["rate"] >= PIPELINE_MIN_RATE,
         }
+    # Imported here: bench.push imports the service, which this module need not.
+    from bench.push import check_target
+
+    push = check_target(result)
+    if push is not None:
+        targets["push_ratio"] = push
     return targets
 
 
@@ -184,6 +190,10 @@ def format_backend(backend: str, result: dict[str, Any]) -> str:
         lines += _format_webhooks(result["webhooks"], targets)
     if result.get("pipeline"):
         lines += _format_pipeline(result["pipeline"], targets)
+    if result.get("push"):
+        from bench.push import format_lines
+
+        lines += format_lines(result["push"], targets.get("push_ratio"))
     if result.get("ui_list"):
         from bench.ui_list import format_results
 

@@ -55,6 +55,7 @@ class Options:
     pipeline_concurrency: int = 16
     pipeline_workers: int | None = None  # None: 2 on PostgreSQL, 1 on SQLite
     raw_duration: float = 10.0
+    push_orders: int = 300
     worker_loop: str = "asyncio"  # bench.worker's event loop (orderbridge worker: asyncio)
     profile_workers: bool = False
     results_dir: Path = Path("bench/results")
@@ -267,7 +268,7 @@ def server_arguments(ctx: Context, app: str) -> list[str]:
 
 def run_backend(ctx: Context) -> dict[str, Any]:
     # Imported here: both modules build on this one (Context, run_load).
-    from bench import pipeline, webhooks
+    from bench import pipeline, push, webhooks
 
     options = ctx.options
     backend = ctx.database.backend
@@ -275,6 +276,8 @@ def run_backend(ctx: Context) -> dict[str, Any]:
         webhooks.run(ctx)
     if "pipeline" in options.scenarios:
         pipeline.run(ctx)
+    if "push" in options.scenarios:
+        push.run(ctx)
     if "ui-list" in options.scenarios:
         from bench import ui_list
 

@@ -414,6 +414,27 @@ async def test_server_errors_and_rate_limits_are_retryable(
     assert admin.order_by_external_id(order.order_id) == []
 
 
+async def test_an_answer_of_another_shape_is_an_invalid_response_not_a_crash(
+    make_connector: MakeConnector,
+) -> None:
+    transport = Interfering()
+    transport.fail(
+        "Variants", "before", lambda r: httpx.Response(200, json={"data": {}}, request=r)
+    )
+    connector = make_connector(transport)
+
+    rejection = await _rejected(connector.create_order(push_order(lines=[("WIDGET-1", 1)])))
+    assert rejection.code is RejectionCode.INVALID_RESPONSE
+
+    transport.fail(
+        "Variants",
+        "before",
+        lambda r: httpx.Response(200, text="<html>proxy login</html>", request=r),
+    )
+    rejection = await _rejected(connector.create_order(push_order(lines=[("WIDGET-1", 1)])))
+    assert rejection.code is RejectionCode.INVALID_RESPONSE
+
+
 async def test_unreachable_vendure_is_retryable(make_connector: MakeConnector) -> None:
     connector = make_connector(base_url=f"http://127.0.0.1:{free_loopback_port()}/admin-api")
 

@@ -2,7 +2,8 @@
 
 Connection: ``base_url`` is the Admin API endpoint (``https://shop.example.com/admin-api``);
 credentials ``username`` and ``password`` of an administrator whose role may create and
-settle orders (``CreateOrder``, ``UpdateOrder``, ``ReadCatalog``, ``ReadSettings``);
+settle orders (``CreateOrder``, ``ReadOrder``, ``UpdateOrder``, ``DeleteOrder``,
+``ReadCatalog``, ``ReadSettings``);
 options ``shipping_method`` (a shipping method *code*; default: the first method Vendure
 finds eligible for the order), ``payment_method`` (the name the manual payment is recorded
 under, default ``orderbridge``) and ``channel_token`` (the ``vendure-token`` of a channel
@@ -62,9 +63,10 @@ from orderbridge.connectors.port import (
 )
 from orderbridge.money import format_amount, minor_units
 
-SETTLED_STATES = frozenset(
-    {"PaymentSettled", "PartiallyShipped", "Shipped", "PartiallyDelivered", "Delivered"}
-)
+# States of an order that was never placed (no payment yet) or was cancelled: what a
+# crashed attempt leaves behind. Any other state is an order Vendure holds as placed.
+UNPLACED_STATES = frozenset({"Created", "AddingItems", "Draft", "ArrangingPayment"})
+LEFTOVER_STATES = UNPLACED_STATES | {"Cancelled"}
 DEFAULT_PAYMENT_METHOD = "orderbridge"
 VARIANT_CACHE_SECONDS = 60.0
 
@@ -118,9 +120,21 @@ class VendureConnector:
 
     async def create_order(self, order: PushOrder) -> PlatformOrder:
         try:
+            return await self._create_once_more_if_taken(order)
+        except _SHAPE_ERRORS as error:
+            raise _unexpected_shape(error) from error
+
+    async def find_order(self, order_id: str) -> PlatformOrder | None:
+        try:
+            return await self._find(order_id)
+        except _SHAPE_ERRORS as error:
+            raise _unexpected_shape(error) from error
+
+    async def _create_once_more_if_taken(self, order: PushOrder) -> PlatformOrder:
+        try:
             return await self._create(order)
         except _ExternalIdTaken:
-            existing = await self.find_order(order.order_id)  # also clears leftovers
+            existing = await self._find(order.order_id)  # also clears leftovers
             if existing is not None:
                 return existing
             try:
@@ -130,17 +144,18 @@ class VendureConnector:
                     f"another attempt is pushing order {order.order_id} at the same time"
                 ) from None
 
-    async def find_order(self, order_id: str) -> PlatformOrder | None:
+    async def _find(self, order_id: str) -> PlatformOrder | None:
         answer = await self._call(gql.FIND_BY_EXTERNAL_ID, {"externalId": order_id})
         if answer.errors:
             raise _classify_error(answer.errors[0])
         try:
-            items = answer.data["orders"]["items"]
-        except (KeyError, TypeError) as error:
+            items = list(answer.data["orders"]["items"])
+            placed = [_platform_order(i) for i in items if i["state"] not in LEFTOVER_STATES]
+        except (KeyError, TypeError, ValueError) as error:
             raise _unreadable("orders", answer) from error
+        if placed:
+            return placed[0]
         for item in items:
-            if item["state"] in SETTLED_STATES:
-                return _platform_order(item)
             await self._discard(item)  # a crashed attempt's leftover, see the module doc
         return None
 
@@ -549,9 +564,14 @@ def _check_settled(answer: _Answer) -> PlatformOrder:
     if answer.errors:
         raise _classify_error(answer.errors[0])
     payment = answer.data.get(gql.PAYMENT)
-    if not isinstance(payment, Mapping) or payment.get("state") not in SETTLED_STATES:
-        raise PushRetryable(f"Vendure did not settle the order: {payment!r}")
-    return _platform_order(payment)
+    try:
+        if not isinstance(payment, Mapping) or payment["state"] in LEFTOVER_STATES:
+            raise KeyError("state")
+        return _platform_order(payment)
+    except (KeyError, TypeError, ValueError):
+        # The payment call went through, its answer is not what we asked for: the retry's
+        # find_order tells whether the order was placed.
+        raise PushRetryable(f"Vendure did not confirm the order: {payment!r}"[:300]) from None
 
 
 def _platform_order(item: Mapping[str, Any]) -> PlatformOrder:
@@ -565,6 +585,17 @@ def _platform_order(item: Mapping[str, Any]) -> PlatformOrder:
             "total": format_amount(total, currency),
             "currency": currency,
         },
+    )
+
+
+# An answer of another shape than the one we asked for (a proxy's page, another API).
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+
+def _unexpected_shape(error: Exception) -> PushRejected:
+    return PushRejected(
+        RejectionCode.INVALID_RESPONSE,
+        f"Vendure answered an unexpected shape ({type(error).__name__}: {error})"[:300],
     )
 
 
