@@ -73,17 +73,25 @@ async def test_counts_use_the_viewer_days_and_weeks_and_flags_show(
     )
     await api.run_jobs()
     await _flag(api.container, pushed, push_status="failed")
-    await _flag(api.container, reviewed, review_status="pending")
+    # Held for review: still RECEIVED (the pipeline waits for the decision).
+    await _flag(api.container, reviewed, review_status="pending", status="RECEIVED")
 
     await browser.login(owner)
     page = (await browser.get(dashboard_url(api.keys.store_id))).text
-    assert (cell(page, "Today", "READY"), cell(page, "This week", "READY")) == ("2", "3")
+    assert (cell(page, "Today", "READY"), cell(page, "This week", "READY")) == ("1", "2")
+    assert (cell(page, "Today", "RECEIVED"), cell(page, "This week", "RECEIVED")) == ("1", "1")
     assert cell(page, "Today", "CANCELLED") == "0"
     assert "since Monday 5 January" in page  # in Paris
     assert "?status=READY&amp;from=2026-01-07" in page  # links to the list, filtered
     assert "Push to the platform failed" in page and "Pending fraud review" in page
     for order in (pushed, reviewed):
         assert f'/orders/{order["id"]}"' in page
+    # Each tile's number is what its link shows in the order list.
+    tiles = re.findall(r'href="([^"]*\?attention=[^"]*)"><span class="count">(\d+)<', page)
+    assert [count for _, count in tiles] == ["1", "1", "0"]
+    for link, count in tiles:
+        listed = await browser.get(link.replace("&amp;", "&"))
+        assert listed.text.count('data-label="Order"') == int(count), link
 
 
 async def test_failing_endpoints_are_shown_to_owners_only(

@@ -66,7 +66,7 @@ async def dashboard(request: Request, access: StoreAccess, container: ContainerD
             "today": fmt.local_date(day_start),
             "week": fmt.local_date(week_start),
             "week_label": format_date(week_start, "EEEE d MMMM", locale=fmt.locale),
-            "flagged": [(flag, ATTENTION_LABELS[flag], flagged[flag]) for flag in Attention],
+            "flagged": [(item, ATTENTION_LABELS[item.flag]) for item in flagged],
             "attention": newest.rows,
             "more_attention": newest.older is not None,
             "failing": [e for e in endpoints if _failing(e)],
