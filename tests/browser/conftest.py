@@ -157,9 +157,30 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
         await context.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed browser test carries the end of the server's log in its report, and its
+    outcome is kept on the item for the ``page`` fixture's failure screenshot."""
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+        world = getattr(item, "funcargs", {}).get("world")
+        if report.failed and isinstance(world, World):
+            report.sections.append(("server log (end)", world.log.log_tail()))
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest_asyncio.fixture(loop_scope="package")
-async def page(context: BrowserContext) -> Page:
-    return await context.new_page()
+async def page(context: BrowserContext, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    page = await context.new_page()
+    yield page
+    if request.node.stash.get(_FAILED, False):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+        await page.screenshot(path=str(SCREENSHOTS / f"failed-{name}.png"), full_page=True)
 
 
 async def sign_in(page: Page, world: World, user: seed.SeededUser) -> None:

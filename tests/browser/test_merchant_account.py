@@ -205,3 +205,33 @@ async def test_dashboard_and_store_settings_render(
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
     await expect(page.get_by_role("heading", name="Processing")).to_be_visible()
     await screenshots.take(page, "settings-store")
+
+
+async def _tab_to(page: Page, element_id: str, most: int = 40) -> None:
+    """Press Tab until the element has the focus, as a keyboard user would."""
+    for _ in range(most):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+    raise AssertionError(f"#{element_id} cannot be reached with the Tab key")
+
+
+async def test_keyboard_alone_signs_in_and_creates_a_key(page: Page, world: World) -> None:
+    await page.goto(world.url("/account/login"))
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    await _tab_to(page, "f-email")
+    # The focus is visible.
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    await page.keyboard.type(world.owner_a.email)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(world.owner_a.password)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"**/account/stores/{world.store_a.store_id}/**")
+
+    await page.goto(world.url(f"/account/stores/{world.store_a.store_id}/settings/keys"))
+    await _tab_to(page, "f-label")
+    await page.keyboard.type("Typed with the keyboard")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_label("Key", exact=True)).to_have_value(re.compile(r"^GL\."))
