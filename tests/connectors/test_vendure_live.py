@@ -311,6 +311,57 @@ async def test_unknown_shipping_method_code_is_shipping_unavailable(
     assert rejection.code is RejectionCode.SHIPPING_UNAVAILABLE
 
 
+async def test_a_variant_re_created_since_it_was_cached_is_looked_up_again(
+    make_connector: MakeConnector, admin: harness.AdminClient
+) -> None:
+    transport = Interfering()
+    connector = make_connector(transport)
+    sku = f"REMADE-{free_loopback_port()}"
+    first = _create_variant(admin, sku)
+    await connector.create_order(push_order(lines=[(sku, 1)]))
+    admin("mutation($id: ID!) { deleteProductVariant(id: $id) { result } }", id=first)
+    _create_variant(admin, sku)
+
+    order = push_order(lines=[(sku, 1)])
+    await connector.create_order(order)
+
+    [held] = admin.order_by_external_id(order.order_id)
+    assert held["state"] == "PaymentSettled"
+    assert transport.operations.count("Variants") == 2
+
+    admin(
+        "mutation($id: ID!) { deleteProductVariant(id: $id) { result } }",
+        id=admin.variant_id(sku),
+    )
+    rejection = await _rejected(connector.create_order(push_order(lines=[(sku, 1)])))
+    assert rejection.code is RejectionCode.PRODUCT_NOT_FOUND
+
+
+def _create_variant(admin: harness.AdminClient, sku: str) -> str:
+    product = admin(
+        """mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }""",
+        i={
+            "translations": [
+                {"languageCode": "en", "name": sku, "slug": sku.lower(), "description": sku}
+            ]
+        },
+    )["createProduct"]["id"]
+    admin(
+        """mutation($i: [CreateProductVariantInput!]!) { createProductVariants(input: $i)
+            { id } }""",
+        i=[
+            {
+                "productId": product,
+                "sku": sku,
+                "price": 1000,
+                "stockOnHand": 100,
+                "translations": [{"languageCode": "en", "name": sku}],
+            }
+        ],
+    )
+    return admin.variant_id(sku)
+
+
 # -- retries and leftovers -----------------------------------------------------------------
 
 

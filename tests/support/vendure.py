@@ -356,6 +356,15 @@ class AdminClient:
         )["orders"]["items"]
         return items
 
+    def variant_id(self, sku: str) -> str:
+        items = self(
+            """query($s: String!) { productVariants(options: {filter: {sku: {eq: $s}}}) {
+                items { id } } }""",
+            s=sku,
+        )["productVariants"]["items"]
+        found: str = items[0]["id"]
+        return found
+
     def stock(self, sku: str) -> dict[str, int]:
         items = self(
             """query($s: String!) { productVariants(options: {filter: {sku: {eq: $s}}}) {

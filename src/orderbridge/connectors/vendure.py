@@ -90,6 +90,11 @@ class _ExternalIdTaken(Exception):
     """The draft could not be tagged: an order already carries our order id."""
 
 
+class _StaleCache(Exception):
+    """Vendure no longer knows a cached variant or shipping method id (deleted, or
+    re-created under a new id): look it up again."""
+
+
 class VendureConnector:
     platform = "vendure"
     credential_fields = ("username", "password")
@@ -132,17 +137,23 @@ class VendureConnector:
 
     async def _create_once_more_if_taken(self, order: PushOrder) -> PlatformOrder:
         try:
-            return await self._create(order)
+            return await self._create_afresh_if_stale(order)
         except _ExternalIdTaken:
             existing = await self._find(order.order_id)  # also clears leftovers
             if existing is not None:
                 return existing
             try:
-                return await self._create(order)
+                return await self._create_afresh_if_stale(order)
             except _ExternalIdTaken:
                 raise PushRetryable(
                     f"another attempt is pushing order {order.order_id} at the same time"
                 ) from None
+
+    async def _create_afresh_if_stale(self, order: PushOrder) -> PlatformOrder:
+        try:
+            return await self._create(order, trust_cache=True)
+        except _StaleCache:  # the draft is gone already; the caches were emptied
+            return await self._create(order, trust_cache=False)
 
     async def _find(self, order_id: str) -> PlatformOrder | None:
         answer = await self._call(gql.FIND_BY_EXTERNAL_ID, {"externalId": order_id})
@@ -185,7 +196,7 @@ class VendureConnector:
 
     # -- the flow ------------------------------------------------------------------------
 
-    async def _create(self, order: PushOrder) -> PlatformOrder:
+    async def _create(self, order: PushOrder, *, trust_cache: bool) -> PlatformOrder:
         variant_ids = await self._variant_ids([line.sku for line in order.lines])
         method_id = await self._option_shipping_method()
         draft_id = await self._create_draft(order)
@@ -196,7 +207,7 @@ class VendureConnector:
                 gql.draft_variables(order, draft_id, variant_ids, method_id),
                 currency=order.currency,
             )
-            self._check_draft(order, answer)
+            self._check_draft(order, answer, trust_cache=trust_cache)
             per_order_method = None if method_id else await self._first_eligible(draft_id)
             answer = await self._call(
                 gql.build_settle_document(with_shipping_method=bool(per_order_method)),
@@ -237,9 +248,10 @@ class VendureConnector:
             )
         return draft_id
 
-    def _check_draft(self, order: PushOrder, answer: _Answer) -> None:
+    def _check_draft(self, order: PushOrder, answer: _Answer, *, trust_cache: bool) -> None:
         """Raise for the first field of the draft document that failed, in document order
-        (a top-level error stops the document there; ErrorResults do not)."""
+        (a top-level error stops the document there; ErrorResults do not). An unknown
+        variant or shipping method id may come from the cache: ``_StaleCache`` once."""
         failed_at = {str(e["path"][0]): e for e in answer.errors if e.get("path")}
         if answer.errors and not failed_at:  # the document was refused as a whole
             raise _classify_error(answer.errors[0])
@@ -256,8 +268,14 @@ class VendureConnector:
             if error is not None:
                 if alias == gql.EXTERNAL_ID and _is_unique_violation(error):
                     raise _ExternalIdTaken()
-                if sku is not None:
-                    self._variants.pop(sku, None)  # perhaps deleted since we looked
+                if _code(error) == "ENTITY_NOT_FOUND" and (
+                    sku is not None or alias == gql.SHIPPING_METHOD
+                ):
+                    self._variants.pop(sku or "", None)
+                    if alias == gql.SHIPPING_METHOD:
+                        self._shipping_method_id = None
+                    if trust_cache:
+                        raise _StaleCache()
                 rejection = _classify_error(error, sku=sku)
                 if alias in (gql.SHIPPING_ADDRESS, gql.BILLING_ADDRESS) and (
                     rejection.code is RejectionCode.REJECTED
