@@ -202,3 +202,19 @@ async def test_another_store_endpoint_and_delivery_are_not_found(
     assert (await browser.get(f"{ours}/{theirs_id}/deliveries/{delivery.id}")).status_code == 404
     assert (await browser.get(f"{ours}/{mine}/deliveries/{delivery.id + 999}")).status_code == 404
     assert (await endpoint_row(container, theirs_id)).enabled
+
+
+async def test_deleting_an_endpoint_needs_the_box_ticked(
+    browser: Browser, owner: Person, store: StoreKeys, container: Container
+) -> None:
+    await browser.login(owner)
+    endpoint_id = await add_endpoint(browser, store.store_id, "http://127.0.0.1:9/gone")
+    await receive_orders(container, store.store_id, 1)
+    page = f"{hooks(store.store_id)}/{endpoint_id}"
+    kept = await browser.post(f"{page}/delete", {})
+    assert "Tick the box" in (await browser.get(kept.headers["location"])).text
+    assert await deliveries(container, endpoint_id)
+    deleted = await browser.post(f"{page}/delete", {"confirm": "yes"})
+    assert deleted.headers["location"] == hooks(store.store_id)
+    assert (await browser.get(page)).status_code == 404
+    assert await deliveries(container, endpoint_id) == []

@@ -284,3 +284,17 @@ async def rotate_secret(
         f"for {hours:g} hours so your receiver can switch without losing a delivery.",
     )
     return _back(request, access, endpoint_id)
+
+
+@router.post(BASE + "/{endpoint_id}/delete", name="settings_webhook_delete")
+async def delete_endpoint(
+    request: Request, endpoint_id: EndpointIdPath, access: OwnerAccess, container: ContainerDep
+) -> Response:
+    form = FormState.of(await request.form())
+    if form.value("confirm") != "yes":
+        flash(request, "Tick the box to confirm deleting the endpoint.", "error")
+        return _back(request, access, endpoint_id)
+    async with container.db.transaction() as session:
+        await container.webhooks.delete_endpoint(session, access.store_id, endpoint_id)
+    flash(request, "Endpoint deleted, with its delivery log.")
+    return redirect(url(request, "settings_webhooks", store_id=access.store_id))
