@@ -195,7 +195,7 @@ async def test_staff_runs_orders_but_has_no_settings(
     assert response is not None and response.status == 403
 
 
-async def test_dashboard_and_store_settings_render(
+async def test_dashboard_and_store_settings(
     owner_page: Page, world: World, screenshots: Screenshots
 ) -> None:
     page = owner_page
@@ -205,6 +205,16 @@ async def test_dashboard_and_store_settings_render(
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
     await expect(page.get_by_role("heading", name="Processing")).to_be_visible()
     await screenshots.take(page, "settings-store")
+    # A processing option: refused next to its field with the typed text kept, then saved.
+    hours = page.get_by_label("Hours to review a held order")
+    await hours.fill("a day")
+    await page.get_by_role("button", name="Save processing options").click()
+    await expect(page.locator("#e-fraud\\.review_deadline_hours")).to_be_visible()
+    await expect(hours).to_have_value("a day")
+    await hours.fill("36")
+    await page.get_by_role("button", name="Save processing options").click()
+    await expect(page.get_by_role("status")).to_contain_text("Processing options saved")
+    await expect(page.get_by_label("Hours to review a held order")).to_have_value("36")
 
 
 async def _tab_to(page: Page, element_id: str, most: int = 40) -> None:
