@@ -4,16 +4,21 @@ holds is read back through its Admin API, not from the connector's answer."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import json
 import random
 import re
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
 
+from orderbridge.clock import FrozenClock
 from orderbridge.connectors.port import (
     ConnectionSettings,
     PushRejected,
@@ -22,10 +27,14 @@ from orderbridge.connectors.port import (
 )
 from orderbridge.connectors.vendure import VendureConnector
 from orderbridge.demo import sample_order
+from orderbridge.jobs.worker import Worker, WorkerOptions
 from tests.conftest import Api
 from tests.connectors.orders import address, push_order
+from tests.plugnplay.test_push_crash import wait_for_locks_of_the_dead
 from tests.support import vendure as harness
+from tests.support.concurrency import kill, spawn, wait_until
 from tests.support.localstripe import free_loopback_port
+from tests.support.stalling_worker import LEASE
 
 pytestmark = pytest.mark.slow
 
@@ -559,18 +568,7 @@ class _ExpiringOnce(httpx.AsyncBaseTransport):
 async def test_ready_order_is_pushed_to_vendure_accepted_with_its_code_and_completed(
     api: Api, vendure: harness.VendureServer, admin: harness.AdminClient, rng: random.Random
 ) -> None:
-    connection = await api.client.put(
-        f"/v2/connections/{api.keys.store_id}",
-        json={
-            "platform": "vendure",
-            "base_url": vendure.admin_url,
-            "credentials": {"username": vendure.username, "password": vendure.password},
-            "options": {"shipping_method": harness.SHIPPING_CODE},
-            "timeout": 10,
-        },
-        headers=api.keys.merchant,
-    )
-    assert connection.status_code in (200, 201), connection.text
+    await _connect_vendure(api, vendure)
     payload = sample_order(rng)
 
     order = await api.ready_order(payload)
@@ -585,3 +583,79 @@ async def test_ready_order_is_pushed_to_vendure_accepted_with_its_code_and_compl
     )
     [payment] = held["payments"]
     assert payment["metadata"]["total"] == order["totals"]["total"]
+
+
+async def _connect_vendure(api: Api, vendure: harness.VendureServer) -> None:
+    connection = await api.client.put(
+        f"/v2/connections/{api.keys.store_id}",
+        json={
+            "platform": "vendure",
+            "base_url": vendure.admin_url,
+            "credentials": {"username": vendure.username, "password": vendure.password},
+            "options": {"shipping_method": harness.SHIPPING_CODE},
+            "timeout": 10,
+        },
+        headers=api.keys.merchant,
+    )
+    assert connection.status_code in (200, 201), connection.text
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", ["settled", "draft"])
+async def test_worker_killed_mid_push_leaves_exactly_one_vendure_order(
+    where: str,
+    api: Api,
+    vendure: harness.VendureServer,
+    admin: harness.AdminClient,
+    rng: random.Random,
+    clock: FrozenClock,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while Vendure holds the settled order and nothing is recorded on our side,
+    or while a tagged draft is half-way: the next run finds the order, or clears the draft
+    and pushes again. Either way Vendure ends with one order for ours, and ours with it."""
+    order = await api.ready_order(sample_order(rng))  # READY; the store connects afterwards
+    await _connect_vendure(api, vendure)
+    retry = await api.client.post(
+        f"/v2/orders/{api.keys.store_id}/{order['id']}/push", headers=api.keys.merchant
+    )
+    assert retry.status_code == 202, retry.text
+    stalled = tmp_path / "stalled"
+    child = await spawn(
+        "tests.connectors.vendure_push_worker",
+        database_url,
+        str(stalled),
+        clock.now().isoformat(),
+        where,
+        settings=api.container.settings,
+        log_dir=tmp_path,
+    )
+    try:
+
+        async def stalled_or_exited() -> bool:
+            return stalled.exists() or child.returncode is not None
+
+        await wait_until(stalled_or_exited, within=60, what="the push worker to stall")
+        assert child.returncode is None, "the push worker exited on its own"
+        [left] = admin.order_by_external_id(order["id"])
+        assert left["state"] == ("PaymentSettled" if where == "settled" else "Draft")
+        child.send_signal(signal.SIGKILL)
+        assert await asyncio.wait_for(child.wait(), 10) == -signal.SIGKILL
+    finally:
+        kill(child)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(child.wait(), 10)
+    await wait_for_locks_of_the_dead(api.container)
+
+    worker = Worker(api.container.db, clock, api.container.handlers, WorkerOptions(lease=LEASE))
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+    await worker.run_until_idle()
+
+    [held] = admin.order_by_external_id(order["id"])
+    assert held["state"] == "PaymentSettled"
+    if where == "settled":
+        assert held["id"] == left["id"]
+    order = await api.get(order["id"])
+    assert order["status"] == "COMPLETED"
+    assert order["external"] == {"order_id": held["id"], "order_number": held["code"]}
