@@ -171,6 +171,10 @@ async def test_add_a_webhook_endpoint_that_receives_signed_events(
     log = page.locator("#log ~ table")
     await expect(log.locator("tbody tr").first).to_contain_text("succeeded")
     await screenshots.take(page, "settings-webhook")
+    # The receiver is gone: disable the endpoint so that later orders are not sent to it.
+    await page.get_by_role("button", name="Disable").click()
+    await expect(page.get_by_role("status")).to_contain_text("Endpoint disabled")
+    await expect(page.get_by_role("button", name="Enable")).to_be_visible()
 
 
 async def test_a_user_of_store_a_cannot_open_store_b_order(owner_page: Page, world: World) -> None:
