@@ -14,6 +14,9 @@ from standardwebhooks.webhooks import Webhook
 from tests.browser.conftest import Screenshots, World, sign_in
 from tests.webhooks.receiver import receiver
 
+# A Standard Webhooks secret for the custom endpoint connector (32 bytes, base64).
+CUSTOM_SECRET = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
+
 
 def order_url(world: World, store_id: str, order_id: str) -> str:
     return world.url(f"/account/stores/{store_id}/orders/{order_id}")
@@ -219,6 +222,23 @@ async def test_dashboard_and_store_settings(
     await page.get_by_role("button", name="Save processing options").click()
     await expect(page.get_by_role("status")).to_contain_text("Processing options saved")
     await expect(page.get_by_label("Hours to review a held order")).to_have_value("36")
+
+    # Plug & play: choose the platform, fill its fields, save, test.
+    await page.get_by_label("Platform", exact=True).select_option("custom")
+    await page.get_by_role("button", name="Show its fields").click()
+    await page.get_by_label("Platform URL").fill("http://127.0.0.1:9/orders")
+    await page.get_by_label("Signing secret").fill(CUSTOM_SECRET)
+    await page.get_by_label("When a push keeps failing").select_option("cancel")
+    await page.get_by_role("button", name="Save connection").click()
+    await expect(page.get_by_role("status")).to_contain_text("Connection created")
+    await expect(page.locator("main")).not_to_contain_text(CUSTOM_SECRET)
+    await page.get_by_role("button", name="Test connection").click()
+    await expect(page.get_by_role("status")).to_contain_text("Connection test failed")
+    await screenshots.take(page, "settings-connection")
+    await page.get_by_text("Remove the connection").click()
+    await page.get_by_label(re.compile("Stop pushing orders")).check()
+    await page.get_by_role("button", name="Remove connection").click()
+    await expect(page.get_by_role("status")).to_contain_text("Connection removed")
 
 
 async def _tab_to(page: Page, element_id: str, most: int = 40) -> None:
