@@ -182,7 +182,7 @@ class VendureConnector:
             return ConnectionCheck(False, error.detail, error.code)
         except PushRetryable as error:
             return ConnectionCheck(False, error.detail)
-        except (KeyError, TypeError):
+        except _SHAPE_ERRORS:
             return ConnectionCheck(
                 False, "Vendure answered an unexpected shape", RejectionCode.INVALID_RESPONSE
             )
@@ -200,7 +200,7 @@ class VendureConnector:
         variant_ids = await self._variant_ids([line.sku for line in order.lines])
         method_id = await self._option_shipping_method()
         draft_id = await self._create_draft(order)
-        settled = False
+        done_with_draft = False
         try:
             answer = await self._call(
                 gql.build_draft_document(len(order.lines), with_shipping_method=bool(method_id)),
@@ -219,12 +219,13 @@ class VendureConnector:
                 result = _check_settled(answer)
             except PushRejected:
                 if _transitioned(answer):  # out of Draft: no longer deletable
+                    done_with_draft = True
                     await self._release(draft_id, quietly=True)
                 raise
-            settled = True
+            done_with_draft = True
             return result
         finally:
-            if not settled:
+            if not done_with_draft:
                 # Refused, or unknown after a timeout: a draft is never an order, so
                 # deleting it is always safe (Vendure only deletes drafts; a settled order
                 # stays, and a retry's find_order finds it).
@@ -343,16 +344,18 @@ class VendureConnector:
                 self._variants[item["sku"]] = (item["id"], now + VARIANT_CACHE_SECONDS)
             missing = tuple(sku for sku in wanted if sku not in found)
             if missing:
+                off = f" ({', '.join(disabled)} disabled)" if disabled else ""
                 raise PushRejected(
                     RejectionCode.PRODUCT_NOT_FOUND,
-                    f"Vendure has no enabled product variant with SKU {', '.join(missing)}",
+                    f"Vendure has no enabled product variant with SKU {', '.join(missing)}{off}",
                     skus=missing,
                 )
         return found
 
     async def _discard(self, item: Mapping[str, Any]) -> None:
         """Delete a leftover draft; cancel and untag a leftover that left Draft but was
-        never paid (``ArrangingPayment``), so our order id is free for the retry."""
+        never paid (``ArrangingPayment``); untag a cancelled one: our order id is then free
+        for the retry."""
         if item["state"] == "Draft":
             await self._delete_draft(item["id"], quietly=False)
         elif item["state"] == "Cancelled":
