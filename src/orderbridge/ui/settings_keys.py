@@ -23,8 +23,8 @@ router = APIRouter()
 # Key ids are "key_" and Crockford base32: anything else is a bad link, not a query.
 KeyIdPath = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_]+$")]
 KIND_OPTIONS = [
-    (stores.KeyKind.MERCHANT.value, "Merchant key (GL.…): reads and acts on orders"),
-    (stores.KeyKind.CHECKOUT.value, "Checkout key (ck_…): submits orders"),
+    (stores.KeyKind.MERCHANT.value, "Merchant key (GL.…)"),
+    (stores.KeyKind.CHECKOUT.value, "Checkout key (ck_…)"),
 ]
 # The page that shows a new key's secret must not be kept by the browser or a proxy.
 NO_STORE = {"Cache-Control": "no-store"}
