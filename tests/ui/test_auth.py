@@ -175,3 +175,20 @@ async def test_owner_pages_refuse_staff_and_admit_owners(
             else:
                 with pytest.raises(Forbidden):
                     await _owner_access(context)
+
+
+def test_a_shared_address_is_throttled_much_later_than_one_email() -> None:
+    from orderbridge.accounts.throttle import LoginThrottle
+    from orderbridge.clock import FrozenClock
+
+    clock = FrozenClock()
+    throttle = LoginThrottle(clock, per_email=3, per_address=5)
+    for _ in range(3):
+        throttle.failed("a@example.com", "10.0.0.1")
+    assert throttle.blocked("a@example.com", "10.0.0.2")  # that email, from anywhere
+    assert not throttle.blocked("b@example.com", "10.0.0.1")  # others behind the same proxy
+    for n in range(2):
+        throttle.failed(f"x{n}@example.com", "10.0.0.1")
+    assert throttle.blocked("b@example.com", "10.0.0.1")  # one machine trying many emails
+    clock.advance(minutes=15)
+    assert not throttle.blocked("a@example.com", "10.0.0.1")  # the window has passed

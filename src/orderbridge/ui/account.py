@@ -65,8 +65,8 @@ async def login(request: Request, container: ContainerDep) -> Response:
     if not form.ok:
         return render(request, "login.html", {"form": form}, status_code=422)
     throttle: LoginThrottle = request.app.state.login_throttle
-    keys = ("email:" + email, "ip:" + (request.client.host if request.client else "-"))
-    if throttle.blocked(*keys):
+    address = request.client.host if request.client else "-"
+    if throttle.blocked(email, address):
         form.add(FORM_ERROR, THROTTLED)
         return render(request, "login.html", {"form": form}, status_code=429)
     async with container.db.transaction() as session:
@@ -74,10 +74,10 @@ async def login(request: Request, container: ContainerDep) -> Response:
             session, email=email, password=password, now=container.clock.now()
         )
     if user is None:
-        throttle.failed(*keys)
+        throttle.failed(email, address)
         form.add(FORM_ERROR, WRONG_CREDENTIALS)
         return render(request, "login.html", {"form": form}, status_code=422)
-    throttle.succeeded(keys[0])
+    throttle.succeeded(email)
     sessions.sign_in(request, user.id, user.session_version)
     return redirect(_safe_next(request, form.value("next")))
 
