@@ -324,3 +324,33 @@ async def test_export_with_a_bad_filter_is_refused_as_plain_text(
     )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("text/plain")
+
+
+async def test_timeline_lists_the_webhook_deliveries_of_the_order(
+    api: Api, browser: Browser, owner: Person, order_payload: dict[str, Any]
+) -> None:
+    created = await api.client.post(
+        f"/v2/webhooks/{api.keys.store_id}",
+        json={"url": "http://127.0.0.1:9/hooks", "events": ["order.received"]},
+        headers=api.keys.merchant,
+    )
+    assert created.status_code == 201, created.text
+    order = await api.new_order(order_payload)
+    await browser.login(owner)
+    page = await browser.get(f"/account/stores/{api.keys.store_id}/orders/{order['id']}")
+    assert "webhook order.received: pending" in page.text
+    assert "to http://127.0.0.1:9/hooks, 0 attempt(s)" in page.text
+
+
+def test_base_equivalent_divides_by_the_rate_of_the_store_currency() -> None:
+    from decimal import Decimal
+
+    from orderbridge.db.models import Order
+    from orderbridge.ui.order_page import base_equivalent
+
+    order = Order(
+        currency="GBP", total=Decimal("85.00"), document={"exchange_rates": {"EUR": "0.85"}}
+    )
+    assert base_equivalent(order, "EUR") == Decimal("100.00")
+    assert base_equivalent(order, "GBP") == Decimal("85.00")
+    assert base_equivalent(order, "USD") is None  # no rate: shown as such, never guessed
