@@ -354,3 +354,27 @@ def test_base_equivalent_divides_by_the_rate_of_the_store_currency() -> None:
     assert base_equivalent(order, "EUR") == Decimal("100.00")
     assert base_equivalent(order, "GBP") == Decimal("85.00")
     assert base_equivalent(order, "USD") is None  # no rate: shown as such, never guessed
+
+
+async def test_actions_follow_the_lifecycle(
+    api: Api, browser: Browser, owner: Person, order_payload: dict[str, Any]
+) -> None:
+    completed = await _completed(api, order_payload)
+    cancelled = await api.ready_order(order_payload)
+    assert (await api.cancel(cancelled["id"])).status_code == 200
+    await browser.login(owner)
+    sid = api.keys.store_id
+    done = await browser.get(f"/account/stores/{sid}/orders/{completed['id']}")
+    assert 'id="h-refund"' in done.text
+    assert "Accept order" not in done.text and "Cancel order" not in done.text
+    gone = await browser.get(f"/account/stores/{sid}/orders/{cancelled['id']}")
+    assert "<h2>Actions</h2>" not in gone.text
+    assert "Cancellation" in gone.text
+    # Posting anyway: the use case refuses, the page says why next to the form.
+    late = await browser.post(
+        f"/account/stores/{sid}/orders/{cancelled['id']}/accept",
+        {"external_order_id": "L-1", "external_order_number": "L1"},
+    )
+    assert late.status_code == 409
+    assert "form-error" in late.text
+    assert (await api.get(cancelled["id"]))["status"] == "CANCELLED"
