@@ -378,3 +378,24 @@ async def test_actions_follow_the_lifecycle(
     assert late.status_code == 409
     assert "form-error" in late.text
     assert (await api.get(cancelled["id"]))["status"] == "CANCELLED"
+
+
+async def test_amounts_and_times_follow_the_viewer_locale_and_zone(
+    api: Api, browser: Browser, owner: Person, order_payload: dict[str, Any]
+) -> None:
+    from decimal import Decimal
+
+    from babel.numbers import format_currency
+
+    order = await api.new_order(order_payload)
+    await browser.login(owner)
+    saved = await browser.post(
+        "/account/profile", {"name": "", "time_zone": "Asia/Tokyo", "locale": "de_DE"}
+    )
+    assert saved.status_code == 303
+    page = await browser.get(f"/account/stores/{api.keys.store_id}/orders")
+    total = format_currency(Decimal(order["totals"]["total"]), "EUR", locale="de_DE")
+    assert total in page.text  # e.g. "161,58 €"
+    assert "," in total
+    # The FrozenClock's 2026-01-01 00:00 UTC is 09:00 in Tokyo.
+    assert "01.01.26, 09:00" in page.text
