@@ -399,3 +399,38 @@ async def test_amounts_and_times_follow_the_viewer_locale_and_zone(
     assert "," in total
     # The FrozenClock's 2026-01-01 00:00 UTC is 09:00 in Tokyo.
     assert "01.01.26, 09:00" in page.text
+
+
+async def test_name_search_finds_old_orders_beyond_the_newest_window(
+    api: Api,
+    browser: Browser,
+    owner: Person,
+    rng: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import html
+    import re
+
+    from orderbridge.demo import sample_order
+    from orderbridge.orders import listing
+
+    monkeypatch.setattr(listing, "NAME_WINDOW", 2)
+    monkeypatch.setattr(orders_pages, "PAGE_SIZE", 2)
+    old = await api.new_order(_person(sample_order(rng), "Ida", "Rare", "DE"))
+    common = [
+        (await api.new_order(_person(sample_order(rng), "Max", "Common", "DE")))["id"]
+        for _ in range(5)
+    ]
+    await browser.login(owner)
+    base = f"/account/stores/{api.keys.store_id}/orders"
+    rare = await browser.get(base, params={"q": "rare"})
+    assert _ids_in(rare.text, api.keys.store_id) == [old["id"]]
+    seen: list[str] = []
+    page = await browser.get(base, params={"q": "COMMON"})
+    while True:
+        seen += _ids_in(page.text, api.keys.store_id)
+        older = re.search(r'<a href="([^"]+)" rel="next"', page.text)
+        if not older:
+            break
+        page = await browser.get(html.unescape(older.group(1)))
+    assert seen == list(reversed(common))

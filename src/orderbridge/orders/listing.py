@@ -2,12 +2,12 @@
 destination country, "needs attention" flags and a search that also finds customers by
 name; keyset pages newest first, and the rows of a CSV export in batches.
 
-Only the columns a list shows are read (never the order document), and every filter is one
-of the indexed columns of ``orders``, so a page stays a short index walk at 100,000 orders:
+Only the columns a list shows are read for the orders shown (never the order document),
+and the ids of a page come from an index that holds the filter's column and the id:
 ``(store_id, id)`` for the plain list, ``(store_id, status, id)``,
-``(store_id, shipping_country, id)``, ``(store_id, created_at)``, and the exact-match
-search columns. A name search is a case-insensitive substring match over the store's rows
-newest first and stops at a page's worth (see bench/ui_list.py for what it costs)."""
+``(store_id, shipping_country, id)``, ``(store_id, created_at, id)``, and the exact-match
+search columns. A name search has its own plan (``_name_ids``). bench/ui_list.py measures
+every case at 100,000 orders."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def _attention(flags: tuple[Attention, ...]) -> ColumnElement[bool]:
 @dataclass
 class _Where:
     conditions: list[ColumnElement[bool]]
-    by_name: bool  # a name search: see _rows
+    name: ColumnElement[bool] | None = None  # a name search's condition: see _name_ids
 
 
 def conditions(f: ListFilter) -> list[ColumnElement[bool]]:
@@ -118,36 +118,64 @@ def conditions(f: ListFilter) -> list[ColumnElement[bool]]:
 
 
 async def _where(session: AsyncSession, f: ListFilter) -> _Where:
-    where = _Where(conditions(replace(f, q=None)), by_name=False)
+    where = _Where(conditions(replace(f, q=None)))
     q = (f.q or "").strip()
     if q:
-        search, where.by_name = await _search(session, f.base.store_id, q)
+        search, by_name = await _search(session, f.base.store_id, q)
         where.conditions.append(search)
+        where.name = search if by_name else None
     return where
+
+
+# How many of the newest orders a name search reads row by row before it reads the whole
+# name index instead (see _name_ids).
+NAME_WINDOW = 2_000
+
+
+async def _name_ids(
+    session: AsyncSession, where: _Where, *, newest_first: bool, limit: int
+) -> list[int]:
+    """The page's ids for a name search: a substring match, which no index can seek.
+
+    A common name fills a page among the newest orders, so those are read first, newest
+    first, at most ``NAME_WINDOW`` of them. A rare or absent name would make that walk read
+    every row of the store, so then the matching ids are collected from the
+    ``(store_id, customer_name, id)`` index instead (a materialised CTE, which neither
+    planner can turn back into the walk: the store's whole name index is read, never its
+    rows) and sorted."""
+    if newest_first:
+        assert where.name is not None
+        others = [c for c in where.conditions if c is not where.name]
+        boundary = await session.scalar(
+            select(Order.id).where(*others).order_by(Order.id.desc()).offset(NAME_WINDOW).limit(1)
+        )
+        window = [Order.id > boundary] if boundary is not None else []
+        statement = (
+            select(Order.id)
+            .where(*where.conditions, *window)
+            .order_by(Order.id.desc())
+            .limit(limit)
+        )
+        ids = list((await session.scalars(statement)).all())
+        if boundary is None or len(ids) == limit:
+            return ids
+    matches = select(Order.id).where(*where.conditions).cte("matches").prefix_with("MATERIALIZED")
+    key = matches.c.id.desc() if newest_first else matches.c.id
+    return list((await session.scalars(select(matches.c.id).order_by(key).limit(limit))).all())
 
 
 async def _rows(
     session: AsyncSession, where: _Where, *, newest_first: bool, limit: int
 ) -> list[Any]:
     """Two steps: the page's ids from an index of the filter (``(store_id, status, id)``,
-    ``(store_id, customer_name, id)``...: the row, with its large document, is never read
-    for the orders that do not match), then the listed columns of those ids.
-
-    A name search is a substring match, which no index can seek. Left alone, both planners
-    walk the store's orders newest first and read every row until a page is full: all of
-    them when the name is rare. So the matching ids are first collected from the
-    ``(store_id, customer_name, id)`` index (a materialised CTE: the whole index of the
-    store is read, never the rows), then sorted."""
+    ``(store_id, shipping_country, id)``...: the row, with its large document, is never read
+    for the orders that do not match), then the listed columns of those ids."""
     order = Order.id.desc() if newest_first else Order.id
-    if where.by_name:
-        matches = (
-            select(Order.id).where(*where.conditions).cte("matches").prefix_with("MATERIALIZED")
-        )
-        key = matches.c.id.desc() if newest_first else matches.c.id
-        statement = select(matches.c.id).order_by(key).limit(limit)
+    if where.name is not None:
+        ids = await _name_ids(session, where, newest_first=newest_first, limit=limit)
     else:
         statement = select(Order.id).where(*where.conditions).order_by(order).limit(limit)
-    ids = list((await session.scalars(statement)).all())
+        ids = list((await session.scalars(statement)).all())
     if not ids:
         return []
     rows = await session.execute(select(*COLUMNS).where(Order.id.in_(ids)).order_by(order))
