@@ -44,8 +44,10 @@ class FormState:
 
     def absorb(self, error: OrderbridgeError, fields: Mapping[str, str] | None = None) -> None:
         """Put a use case's error next to its fields. ``fields`` maps the use case's field
-        paths to form field names where they differ (``external.order_id`` → ``ext_id``);
-        an unknown path, or an error without fields, becomes the form-level message."""
+        paths to form field names where they differ (``external.order_id`` →
+        ``external_order_id``; map a path to ``FORM_ERROR`` to show it above the form);
+        other paths are taken as field names. An error without fields (a conflict) becomes
+        the form-level message."""
         fields = fields or {}
         if isinstance(error, ValidationFailed):
             for item in error.errors:
