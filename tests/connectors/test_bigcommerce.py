@@ -349,3 +349,17 @@ def test_malformed_connection_values_are_refused_by_name(
 
     with pytest.raises(ValueError, match=message):
         BigCommerceConnector(settings)
+
+
+async def test_a_wrong_store_hash_fails_the_connection_check_as_not_found(
+    store: BigCommerceFake,
+) -> None:
+    settings = dataclasses.replace(store.settings(), base_url=f"{store.base_url}/stores/nope")
+    connector = BigCommerceConnector(settings)
+    try:
+        check = await connector.test_connection()
+    finally:
+        await connector.aclose()
+
+    assert check.ok is False
+    assert check.code is RejectionCode.NOT_FOUND

@@ -348,3 +348,17 @@ def test_an_api_version_shopify_does_not_publish_is_refused(version: str) -> Non
 
     with pytest.raises(ValueError, match=r"options\.api_version"):
         ShopifyConnector(settings)
+
+
+async def test_a_shop_without_the_admin_api_fails_the_connection_check_as_not_found(
+    shop: ShopifyFake,
+) -> None:
+    settings = dataclasses.replace(shop.settings(), base_url=f"{shop.base_url}/not-a-shop")
+    connector = ShopifyConnector(settings)
+    try:
+        check = await connector.test_connection()
+    finally:
+        await connector.aclose()
+
+    assert check.ok is False
+    assert check.code is RejectionCode.NOT_FOUND
