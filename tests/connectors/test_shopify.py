@@ -362,3 +362,16 @@ async def test_a_shop_without_the_admin_api_fails_the_connection_check_as_not_fo
 
     assert check.ok is False
     assert check.code is RejectionCode.NOT_FOUND
+
+
+async def test_find_order_checks_the_newest_orders_first(
+    shop: ShopifyFake, connector: ShopifyConnector
+) -> None:
+    order = push_order()
+    await connector.create_order(order)
+
+    await connector.find_order(order.order_id)
+
+    lookup = next(r.json for r in shop.requests if "orderbridgeFind" in r.json["query"])
+    assert "sortKey: CREATED_AT, reverse: true" in lookup["query"]
+    assert lookup["variables"] == {"query": f'source_identifier:"{order.order_id}"'}

@@ -73,9 +73,11 @@ query orderbridgeVariants($query: String!, $first: Int!) {
 }
 """
 
+# Newest first, and 50 of them: should the search ever ignore the filter, the order a
+# failed push just created is still among the ones checked (an exact match either way).
 FIND_QUERY = """
 query orderbridgeFind($query: String!) {
-  orders(first: 10, query: $query) {
+  orders(first: 50, query: $query, sortKey: CREATED_AT, reverse: true) {
     nodes { id name sourceIdentifier }
   }
 }

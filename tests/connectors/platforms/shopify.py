@@ -59,6 +59,11 @@ enum OrderCreateUserErrorCode {
   FULFILLMENT_SERVICE_INVALID INVALID INVENTORY_CLAIM_FAILED PROCESSED_AT_INVALID
   REDUNDANT_CUSTOMER_FIELDS SHOP_DORMANT TAX_LINE_RATE_MISSING
 }
+enum OrderSortKeys {
+  CREATED_AT CUSTOMER_NAME DESTINATION FINANCIAL_STATUS FULFILLMENT_STATUS ID
+  ORDER_NUMBER PO_NUMBER PROCESSED_AT RELEVANCE TOTAL_ITEMS_QUANTITY TOTAL_PRICE
+  UPDATED_AT
+}
 enum OrderCreateInputsInventoryBehavior {
   BYPASS DECREMENT_IGNORING_POLICY DECREMENT_OBEYING_POLICY
 }
@@ -226,7 +231,10 @@ type OrderCreatePayload { order: Order userErrors: [OrderCreateUserError!]! }
 type QueryRoot {
   shop: Shop!
   productVariants(first: Int, after: String, query: String): ProductVariantConnection!
-  orders(first: Int, after: String, query: String, reverse: Boolean): OrderConnection!
+  orders(
+    first: Int, after: String, query: String, reverse: Boolean = false,
+    sortKey: OrderSortKeys = PROCESSED_AT
+  ): OrderConnection!
 }
 type Mutation {
   orderCreate(order: OrderCreateOrderInput!, options: OrderCreateOptionsInput): OrderCreatePayload
@@ -491,11 +499,14 @@ class ShopifyFake:
         ]
         return {"nodes": nodes[: first or 50]}
 
-    def order_nodes(self, first: int | None, query: str | None) -> dict[str, Any]:
+    def order_nodes(
+        self, first: int | None, query: str | None, *, newest_first: bool = False
+    ) -> dict[str, Any]:
         wanted = {value for name, value in search_terms(query) if name == "source_identifier"}
+        held = reversed(self.held) if newest_first else iter(self.held)
         nodes = [
             self._order_node(order)
-            for order in self.held
+            for order in held
             if not wanted or order.source_identifier in wanted
         ]
         return {"nodes": nodes[: first or 50]}
@@ -704,9 +715,10 @@ class QueryRoot:
         first: int | None = None,
         after: str | None = None,
         query: str | None = None,
-        reverse: bool | None = None,
+        reverse: bool = False,
+        sortKey: str = "PROCESSED_AT",
     ) -> dict[str, Any]:
-        return self.fake.order_nodes(first, query)
+        return self.fake.order_nodes(first, query, newest_first=reverse)
 
     def orderCreate(
         self, info: Any, order: dict[str, Any], options: dict[str, Any] | None = None
