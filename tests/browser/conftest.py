@@ -42,7 +42,14 @@ DESKTOP = {"width": 1280, "height": 860}
 PHONE_DEVICE = "Pixel 7"
 
 try:
-    from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+    from playwright.async_api import (
+        Browser,
+        BrowserContext,
+        Page,
+        Playwright,
+        async_playwright,
+        expect,
+    )
 except ImportError:  # pragma: no cover - the test extras install it
     async_playwright = None  # type: ignore[assignment]
 
@@ -65,6 +72,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="package")
 def _browser_available() -> None:
+    if async_playwright is not None:
+        # CI runs everything on two shared cores: assertions wait up to 15 s, not 5.
+        expect.set_options(timeout=15_000)
     reason = _browser_missing()
     if reason is None:
         return
@@ -150,7 +160,7 @@ async def browser(_playwright: Playwright) -> AsyncIterator[Browser]:
 @pytest_asyncio.fixture(loop_scope="package")
 async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
     context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(15_000)
     try:
         yield context
     finally:
