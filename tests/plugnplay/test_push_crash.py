@@ -4,9 +4,10 @@ The dangerous moment: the merchant's platform (the custom endpoint) has created 
 and the transaction that records the push and accepts our order has not committed (the
 push is made between the claim and that transaction). The worker (a separate process,
 tests.plugnplay.push_worker) is killed exactly there. Nothing of the push is recorded, so
-the order is READY with its push job RUNNING under a dead lease. Once the lease is over, the job runs again; being a second run, it asks the
-platform first (``find_order``), finds the order the dead worker created, and accepts ours
-with it: one order on the platform, one POST ever sent.
+the order is READY with its push job RUNNING under a dead lease. Once the lease is over,
+the job runs again; being a second run, it asks the platform first (``find_order``), finds
+the order the dead worker created, and accepts ours with it: one order on the platform, one
+POST ever sent.
 """
 
 from __future__ import annotations
