@@ -182,7 +182,16 @@ async def test_add_a_webhook_endpoint_that_receives_signed_events(
                 break
             await asyncio.sleep(0.2)
         await expect(newest).to_contain_text("succeeded")
-    await screenshots.take(page, "settings-webhook")
+        await screenshots.take(page, "settings-webhook")
+        # The delivery with its attempt, sent again on request.
+        await newest.get_by_role("link").click()
+        await expect(page.get_by_role("cell", name="HTTP 200")).to_be_visible()
+        await screenshots.take(page, "settings-delivery")
+        await page.get_by_role("button", name="Resend now").click()
+        await expect(page.get_by_role("status")).to_contain_text("queued to be sent again")
+        await hooks.wait_for(2)
+        assert hooks.requests[1].headers["webhook-id"] == request.headers["webhook-id"]
+    await page.goto(endpoint_page)
     # The receiver is gone: disable the endpoint so that later orders are not sent to it.
     await page.get_by_role("button", name="Disable").click()
     await expect(page.get_by_role("status")).to_contain_text("Endpoint disabled")
