@@ -166,6 +166,12 @@ async def test_a_rejection_under_notify_flags_the_order_and_emits_push_failed(
     [event] = page["events"]
     assert event["order_id"] == order["id"]
     assert event["external"] == {"order_id": None, "order_number": None}
+    timeline = await api.client.get(
+        f"/v2/orders/{pnp.store_id}/{order['id']}/timeline", headers=pnp.headers
+    )
+    [entry] = [e for e in timeline.json()["entries"] if e["event_name"] == "order.push_failed"]
+    assert (entry["actor"], entry["reason"]) == ("plug_and_play", "product_not_found")
+    assert entry["note"]
 
     # The merchant can still take the order by hand.
     assert (await api.accept(order["id"], "M-1", "M-0001")).status_code == 200
