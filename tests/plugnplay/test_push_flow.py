@@ -9,10 +9,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from orderbridge.bootstrap import Container
 from orderbridge.clock import FrozenClock
-from orderbridge.db.models import Event
+from orderbridge.db.models import Event, Job
+from orderbridge.jobs.queue import JobStatus
 from tests.conftest import Api
 from tests.connectors.fakes import Fault
 from tests.plugnplay.conftest import PlugAndPlay
@@ -268,3 +270,19 @@ async def test_the_platform_call_holds_no_database_transaction(pnp: PlugAndPlay,
 
     assert answers == [201]
     assert order["status"] == "COMPLETED"
+
+
+async def test_retry_push_is_possible_when_the_push_job_failed_for_good(
+    pnp: PlugAndPlay, container: Container
+) -> None:
+    order = await pnp.ready()
+    await pnp.connect()
+    assert (await pnp.retry(order["id"])).status_code == 202
+    async with container.db.transaction() as session:  # an operator gave up on the job
+        await session.execute(update(Job).values(status=JobStatus.FAILED.value))
+
+    response = await pnp.retry(order["id"])
+    assert response.status_code == 202, response.text
+    await pnp.api.run_jobs()
+
+    assert (await pnp.api.get(order["id"]))["status"] == "COMPLETED"

@@ -55,12 +55,12 @@ from orderbridge.connectors.port import (
 )
 from orderbridge.connectors.schemas import FailurePolicy
 from orderbridge.db.database import Database
-from orderbridge.db.models import Order, PushAttempt, Store, StoreConnection
+from orderbridge.db.models import Job, Order, PushAttempt, Store, StoreConnection
 from orderbridge.errors import Conflict
 from orderbridge.events.recorder import EventRecorder, NewEvent
 from orderbridge.ids import order_public_id
 from orderbridge.jobs import queue
-from orderbridge.jobs.queue import ClaimedJob
+from orderbridge.jobs.queue import ClaimedJob, JobStatus
 from orderbridge.jobs.worker import JobHandler, OutsideFirst, PermanentJobError
 from orderbridge.orders.lifecycle import (
     Actor,
@@ -148,7 +148,16 @@ class PushService:
             raise PushNotPossible("the store has no plug & play connection", code="no_connection")
         if not connection.enabled:
             raise PushNotPossible("the store's connection is disabled", code="connection_disabled")
-        if order.push_status in (PushStatus.PENDING, PushStatus.RETRYING):
+        # The job, not only the flag: a push job an operator deleted, or that failed for
+        # good in the worker, must not leave the order stuck "pending".
+        under_way = await session.scalar(
+            select(Job.id).where(
+                Job.kind == PUSH_ORDER,
+                Job.order_id == order.id,
+                Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+            )
+        )
+        if under_way is not None:
             raise PushNotPossible("a push of this order is under way", code="push_in_progress")
         last_run = await session.scalar(
             select(func.max(PushAttempt.run)).where(PushAttempt.order_id == order.id)
