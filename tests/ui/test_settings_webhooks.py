@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -218,3 +219,35 @@ async def test_deleting_an_endpoint_needs_the_box_ticked(
     assert deleted.headers["location"] == hooks(store.store_id)
     assert (await browser.get(page)).status_code == 404
     assert await deliveries(container, endpoint_id) == []
+
+
+async def test_send_what_it_missed_while_disabled(
+    browser: Browser, owner: Person, store: StoreKeys, container: Container, clock: FrozenClock
+) -> None:
+    await browser.login(owner)
+    endpoint_id = await add_endpoint(browser, store.store_id, "http://127.0.0.1:9/back")
+    page = f"{hooks(store.store_id)}/{endpoint_id}"
+    clock.advance(hours=1)
+    await browser.post(f"{page}/disable")
+    await receive_orders(container, store.store_id, 2)  # missed: disabled
+    assert await deliveries(container, endpoint_id) == []
+    shown = await browser.get(page)
+    # Proposed: since it was disabled, in the owner's zone (Paris, UTC+1 in January).
+    disabled_local = (clock.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    assert f'value="{disabled_local}"' in shown.text
+    await browser.post(f"{page}/enable")
+
+    for bad in ("yesterday", "2999-01-01T00:00"):
+        refused = await browser.post(f"{page}/recover", {"since": bad})
+        assert refused.status_code == 422 and 'id="e-since"' in refused.text
+        assert f'value="{bad}"' in refused.text
+    sent = await browser.post(f"{page}/recover", {"since": disabled_local})
+    assert sent.status_code == 303
+    assert (
+        "0 failed deliveries and 2 events it missed"
+        in (await browser.get(sent.headers["location"])).text
+    )
+    assert [d.event_name for d in await deliveries(container, endpoint_id)] == [
+        "order.received",
+        "order.received",
+    ]

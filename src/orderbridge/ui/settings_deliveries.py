@@ -1,9 +1,11 @@
-"""Settings, an endpoint's delivery: the event it carries, every attempt (status code,
-duration, the start of the answer or the error) and "resend", which queues it again at
-once through ``WebhookService.resend``."""
+"""Settings, an endpoint's deliveries: one delivery with the event it carries and every
+attempt (status code, duration, the start of the answer or the error); "resend", which
+queues it again at once (``WebhookService.resend``); and "send what it missed" after an
+outage (``WebhookService.recover_since``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -12,8 +14,14 @@ from fastapi.responses import Response
 from orderbridge.errors import NotFound
 from orderbridge.ids import FeedPosition, order_public_id
 from orderbridge.ui.deps import ContainerDep, OwnerAccess
-from orderbridge.ui.rendering import flash, redirect, render, url
-from orderbridge.ui.settings_webhooks import BASE, EndpointIdPath
+from orderbridge.ui.forms import FormState
+from orderbridge.ui.rendering import flash, formats, redirect, render, url
+from orderbridge.ui.settings_webhooks import (
+    BASE,
+    LOCAL_MINUTE,
+    EndpointIdPath,
+    render_endpoint_page,
+)
 
 router = APIRouter()
 
@@ -77,4 +85,37 @@ async def resend(
             endpoint_id=endpoint_id,
             delivery_id=delivery_id,
         )
+    )
+
+
+@router.post(BASE + "/{endpoint_id}/recover", name="settings_webhook_recover")
+async def recover(
+    request: Request, endpoint_id: EndpointIdPath, access: OwnerAccess, container: ContainerDep
+) -> Response:
+    """Failed deliveries since a moment go out again, and the events the endpoint missed
+    meanwhile (while disabled) are queued for it (``WebhookService.recover_since``)."""
+    form = FormState.of(await request.form())
+    try:
+        since = datetime.strptime(form.value("since"), LOCAL_MINUTE).replace(
+            tzinfo=formats(request).zone
+        )
+    except ValueError:
+        form.add("since", "a date and time, e.g. 2026-03-31T14:00")
+    else:
+        if since > container.clock.now():
+            form.add("since", "a moment in the past")
+    if not form.ok:
+        return await render_endpoint_page(
+            request, access, container, endpoint_id, recover=form, status_code=422
+        )
+    async with container.db.transaction() as session:
+        requeued, created = await container.webhooks.recover_since(
+            session, access.store_id, endpoint_id, since
+        )
+    flash(
+        request,
+        f"Queued again: {requeued} failed deliveries and {created} events it missed.",
+    )
+    return redirect(
+        url(request, "settings_webhook", store_id=access.store_id, endpoint_id=endpoint_id)
     )

@@ -5,6 +5,7 @@ secret. The delivery log of an endpoint is in ``settings_deliveries``. Every act
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -18,7 +19,7 @@ from orderbridge.errors import ValidationFailed
 from orderbridge.events.render import EVENT_NAMES
 from orderbridge.ui.deps import ContainerDep, OwnerAccess, StoreContext
 from orderbridge.ui.forms import FormState
-from orderbridge.ui.rendering import flash, redirect, render, url
+from orderbridge.ui.rendering import flash, formats, redirect, render, url
 from orderbridge.webhooks.repository import DeliveryStatus, filter_names
 from orderbridge.webhooks.schemas import EndpointCreate, EndpointUpdate
 from orderbridge.webhooks.service import DeliveryFilter
@@ -31,6 +32,7 @@ BASE = "/stores/{store_id}/settings/webhooks"
 EVENT_CHOICES = sorted(EVENT_NAMES)
 NO_STORE = {"Cache-Control": "no-store"}
 LOG_SIZE = 25
+LOCAL_MINUTE = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
 LOG_STATUSES = frozenset(
     {
         DeliveryStatus.PENDING,
@@ -156,6 +158,7 @@ async def render_endpoint_page(
     form: FormState | None = None,
     events: list[str] | None = None,
     reveal: bool = False,
+    recover: FormState | None = None,
     status_code: int = 200,
 ) -> Response:
     # Unknown statuses and cursors are ignored: the log of a hand-edited link still shows.
@@ -190,6 +193,7 @@ async def render_endpoint_page(
             "older": deliveries[LOG_SIZE - 1].id if len(deliveries) > LOG_SIZE else None,
             "log_status": statuses[0] if statuses else "",
             "secrets": secrets,
+            "recover": recover or _recover_values(request, container, endpoint),
         },
         status_code=status_code,
     )
@@ -298,3 +302,12 @@ async def delete_endpoint(
         await container.webhooks.delete_endpoint(session, access.store_id, endpoint_id)
     flash(request, "Endpoint deleted, with its delivery log.")
     return redirect(url(request, "settings_webhooks", store_id=access.store_id))
+
+
+def _recover_values(request: Request, container: Container, endpoint: WebhookEndpoint) -> FormState:
+    """Since when to send again: when the endpoint was disabled or began failing, else its
+    last success, else a day ago."""
+    since = endpoint.disabled_at or endpoint.failing_since or endpoint.last_success_at
+    since = since or container.clock.now() - timedelta(days=1)
+    local = since.astimezone(formats(request).zone)
+    return FormState({"since": local.strftime(LOCAL_MINUTE)})
