@@ -59,26 +59,31 @@ MIN_RATIO = 0.80  # of the direct calls' rate
 STORE_CURRENCY = "EUR"
 POLL = 0.1
 WARMUP_ORDERS = 40  # Vendure's first orders are slow (JIT, caches): not measured
+ROUNDS = 3  # direct and worker alternate, so that drift of the machine hits both
 WORKER_CONCURRENCY = Settings.model_fields["worker_concurrency"].default
 
 
 @dataclass
 class Prepared:
     store_id: str
+    order_ids: list[int]
     pushes: list[PushOrder]  # the orders as the connector gets them, for the direct calls
+
+
+def _settings(ctx: Context) -> Settings:
+    return Settings(
+        database_url=ctx.database.url,
+        data_dir=ctx.work_dir,  # the worker's too: the same data_dir/secret.key
+        worker_mode=WorkerMode.OFF,
+        outbound_allow_private=True,  # Vendure is on loopback
+    )
 
 
 # ---- preparation --------------------------------------------------------------------------
 
 
 async def _prepare(ctx: Context, server: harness.VendureServer, count: int) -> Prepared:
-    settings = Settings(
-        database_url=ctx.database.url,
-        data_dir=ctx.work_dir,  # the worker's too: the same data_dir/secret.key
-        worker_mode=WorkerMode.OFF,
-        outbound_allow_private=True,  # Vendure is on loopback
-    )
-    container = build(settings)
+    container = build(_settings(ctx))
     try:
         now = container.clock.now()
         async with container.db.transaction() as session:
@@ -132,13 +137,20 @@ async def _prepare(ctx: Context, server: harness.VendureServer, count: int) -> P
             pushes = [
                 push_order(o, base_currency=STORE_CURRENCY, mode=CurrencyMode.BASE) for o in orders
             ]
-            for order in orders:
-                await container.pushes.retry(
-                    session, store.id, order_public_id(order.store_id, order.id)
-                )
     finally:
         await container.close()
-    return Prepared(store.id, pushes)
+    return Prepared(store.id, [o.id for o in orders], pushes)
+
+
+async def _start_pushes(ctx: Context, store_id: str, order_ids: list[int]) -> None:
+    """A push run for each order (the merchant's "retry push"), in one transaction."""
+    container = build(_settings(ctx))
+    try:
+        async with container.db.transaction() as session:
+            for order_id in order_ids:
+                await container.pushes.retry(session, store_id, order_public_id(store_id, order_id))
+    finally:
+        await container.close()
 
 
 # ---- the direct calls ---------------------------------------------------------------------
@@ -246,100 +258,112 @@ async def _direct(
     ]
     direct = _Direct(server)
     cpu_before = servers.cpu_seconds(server)  # type: ignore[arg-type]  # any .process will do
+    client_before = time.process_time()
     try:
         result = await direct.run(own, concurrency)
     finally:
         await direct.aclose()
+    result["client_cpu_seconds"] = time.process_time() - client_before
     cpu_after = servers.cpu_seconds(server)  # type: ignore[arg-type]
     if cpu_before is not None and cpu_after is not None:
-        result["vendure_cpu_ms_per_order"] = (cpu_after - cpu_before) * 1000 / len(pushes)
+        result["vendure_cpu_seconds"] = cpu_after - cpu_before
     return result
 
 
 # ---- the worker ---------------------------------------------------------------------------
 
 
-def _statuses(engine: Engine, store_id: str) -> dict[str, int]:
+def _statuses(engine: Engine, order_ids: list[int]) -> dict[str, int]:
     with engine.connect() as connection:
         rows = connection.execute(
-            select(Order.status, func.count()).where(Order.store_id == store_id)
+            select(Order.status, func.count()).where(Order.id.in_(order_ids))
             .group_by(Order.status)
         ).all()  # fmt: skip
     return {row[0]: int(row[1]) for row in rows}
 
 
-def _push_through_worker(
-    ctx: Context, prepared: Prepared, vendure: harness.VendureServer
+def _worker_round(
+    ctx: Context,
+    engine: Engine,
+    worker: servers.Server,
+    vendure: harness.VendureServer,
+    store_id: str,
+    order_ids: list[int],
 ) -> dict[str, Any]:
-    count = len(prepared.pushes)
-    engine = create_engine(ctx.database.sync_url)
-    backend = ctx.database.backend
-    try:
-        worker = start_worker(ctx, f"{backend}-push-worker", dispatcher=False)
-        try:
-            cpu_before = servers.cpu_seconds(worker)
-            vendure_before = servers.cpu_seconds(vendure)  # type: ignore[arg-type]
-            deadline = time.monotonic() + 120 + count  # bounded: 1 order/s at the very least
-            while True:
-                statuses = _statuses(engine, prepared.store_id)
-                if not statuses.get("READY") and not statuses.get("ACCEPTED"):
-                    break
-                if worker.process.poll() is not None:
-                    raise RuntimeError(f"the push worker exited:\n{worker.log_tail()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"orders not pushed in time: {statuses}")
-                time.sleep(POLL)
-            cpu_after = servers.cpu_seconds(worker)
-            vendure_after = servers.cpu_seconds(vendure)  # type: ignore[arg-type]
-        finally:
-            servers.stop(worker)
-        with engine.connect() as connection:
-            first = connection.scalar(
-                select(func.min(PushAttempt.started_at)).where(
-                    PushAttempt.store_id == prepared.store_id
-                )
-            )
-            last = connection.scalar(
-                select(func.max(Order.updated_at)).where(Order.store_id == prepared.store_id)
-            )
-            outcomes = dict(
-                connection.execute(
-                    select(PushAttempt.outcome, func.count())
-                    .where(PushAttempt.store_id == prepared.store_id)
-                    .group_by(PushAttempt.outcome)
-                ).all()
-            )
-            push_ms = connection.execute(
-                select(func.avg(PushAttempt.duration_ms)).where(
-                    PushAttempt.store_id == prepared.store_id
-                )
-            ).scalar()
-    finally:
-        engine.dispose()
+    """Push runs for these orders, pushed by the (idle until then) worker process; the
+    figures of the round from what the worker stored."""
+    cpu_before = servers.cpu_seconds(worker)
+    vendure_before = servers.cpu_seconds(vendure)  # type: ignore[arg-type]  # has .process
+    asyncio.run(_start_pushes(ctx, store_id, order_ids))
+    deadline = time.monotonic() + 120 + len(order_ids)  # bounded: 1 order/s at the very least
+    while True:
+        statuses = _statuses(engine, order_ids)
+        if not statuses.get("READY") and not statuses.get("ACCEPTED"):
+            break
+        if worker.process.poll() is not None:
+            raise RuntimeError(f"the push worker exited:\n{worker.log_tail()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"orders not pushed in time: {statuses}")
+        time.sleep(POLL)
+    cpu_after = servers.cpu_seconds(worker)
+    vendure_after = servers.cpu_seconds(vendure)  # type: ignore[arg-type]
+    attempts = PushAttempt.order_id.in_(order_ids)
+    with engine.connect() as connection:
+        first = connection.scalar(select(func.min(PushAttempt.started_at)).where(attempts))
+        last = connection.scalar(select(func.max(Order.updated_at)).where(Order.id.in_(order_ids)))
+        outcomes = dict(
+            connection.execute(
+                select(PushAttempt.outcome, func.count())
+                .where(attempts)
+                .group_by(PushAttempt.outcome)
+            ).all()
+        )
+        push_ms = connection.scalar(select(func.avg(PushAttempt.duration_ms)).where(attempts))
     assert first is not None and last is not None
-    seconds = (last - first).total_seconds()
+    count = len(order_ids)
     completed = statuses.get("COMPLETED", 0)
-    cpu = vendure_cpu = None
-    if cpu_before is not None and cpu_after is not None:
-        cpu = (cpu_after - cpu_before) * 1000 / count
-    if vendure_before is not None and vendure_after is not None:
-        vendure_cpu = (vendure_after - vendure_before) * 1000 / count
     return {
         "orders": count,
         "completed": completed,
         "errors": count - completed + sum(n for o, n in outcomes.items() if o != "pushed"),
-        "statuses": statuses,
         "attempts": {str(k): int(v) for k, v in outcomes.items()},
-        "seconds": seconds,
-        "rate": completed / seconds if seconds > 0 else 0.0,
+        "seconds": (last - first).total_seconds(),
         "mean_attempt_ms": float(push_ms or 0.0),
-        "worker_cpu_ms_per_order": cpu,
-        "vendure_cpu_ms_per_order": vendure_cpu,
+        "cpu_seconds": None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
+        "vendure_cpu_seconds": (
+            None
+            if vendure_before is None or vendure_after is None
+            else vendure_after - vendure_before
+        ),
     }
+
+
+def _totals(runs: list[dict[str, Any]], cpu_key: str) -> dict[str, Any]:
+    """Orders over the summed time of the rounds; CPU per order over all of them."""
+    orders = sum(r["orders"] for r in runs)
+    seconds = sum(r["seconds"] for r in runs)
+    done = sum(r.get("completed", r["orders"] - r["errors"]) for r in runs)
+    total: dict[str, Any] = {
+        "orders": orders,
+        "completed": done,
+        "errors": sum(r["errors"] for r in runs),
+        "seconds": seconds,
+        "rate": done / seconds if seconds > 0 else 0.0,
+        "rates": [r["orders"] / r["seconds"] if r["seconds"] > 0 else 0.0 for r in runs],
+        "runs": runs,
+    }
+    for key, name in (
+        (cpu_key, "cpu_ms_per_order"),
+        ("vendure_cpu_seconds", "vendure_cpu_ms_per_order"),
+    ):
+        figures = [r[key] for r in runs if r.get(key) is not None]
+        total[name] = sum(figures) * 1000 / orders if len(figures) == len(runs) else None
+    return total
 
 
 def run(ctx: Context) -> None:
     count = ctx.options.push_orders
+    rounds = max(1, min(ROUNDS, count // 20))
     concurrency = WORKER_CONCURRENCY
     try:
         server = harness.start(log=lambda line: ctx.log(f"  push: {line}"))
@@ -347,29 +371,40 @@ def run(ctx: Context) -> None:
         ctx.log(f"  push: skipped, Vendure unavailable ({missing})")
         ctx.results["push"] = {"skipped": str(missing)}
         return
+    engine = create_engine(ctx.database.sync_url)
+    direct: list[dict[str, Any]] = []
+    pushed: list[dict[str, Any]] = []
     try:
-        ctx.log(f"  push: {count:,} orders to READY, Vendure connection, push runs queued")
+        ctx.log(f"  push: {count:,} orders to READY, then the store connects to Vendure")
         prepared = asyncio.run(_prepare(ctx, server, count))
         warmup = prepared.pushes[: min(WARMUP_ORDERS, count)]
         ctx.log(f"  push: warm-up, {len(warmup)} direct orders (not counted)")
         asyncio.run(_direct(server, warmup, "warmup", concurrency))
-        ctx.log(f"  push: direct calls, c={concurrency}")
-        direct = [asyncio.run(_direct(server, prepared.pushes, "before", concurrency))]
-        ctx.log("  push: worker (job machinery + connector)")
-        worker = _push_through_worker(ctx, prepared, server)
-        ctx.log("  push: direct calls again")
-        direct.append(asyncio.run(_direct(server, prepared.pushes, "after", concurrency)))
+        worker = start_worker(ctx, f"{ctx.database.backend}-push-worker", dispatcher=False)
+        try:
+            size = -(-count // rounds)
+            for number in range(rounds):
+                batch = slice(number * size, (number + 1) * size)
+                ids, pushes = prepared.order_ids[batch], prepared.pushes[batch]
+                ctx.log(
+                    f"  push: round {number + 1}/{rounds}: {len(ids)} direct, c={concurrency},"
+                    " then as many through the worker"
+                )
+                direct.append(asyncio.run(_direct(server, pushes, f"r{number}", concurrency)))
+                pushed.append(_worker_round(ctx, engine, worker, server, prepared.store_id, ids))
+            ctx.log("  push: direct calls once more")
+            direct.append(asyncio.run(_direct(server, pushes, "last", concurrency)))
+        finally:
+            servers.stop(worker)
     finally:
+        engine.dispose()
         server.stop()
     ctx.results["push"] = {
         "orders": count,
+        "rounds": rounds,
         "concurrency": concurrency,
-        "worker": worker,
-        "direct": {
-            "rate": sum(d["rate"] for d in direct) / len(direct),
-            "errors": sum(d["errors"] for d in direct),
-            "runs": direct,
-        },
+        "worker": _totals(pushed, "cpu_seconds"),
+        "direct": _totals(direct, "client_cpu_seconds"),
     }
 
 
@@ -393,16 +428,14 @@ def format_lines(push: dict[str, Any], target: dict[str, Any] | None) -> list[st
     if "skipped" in push:
         return [f"  push to Vendure: skipped ({push['skipped']})"]
     worker, direct, c = push["worker"], push["direct"], push["concurrency"]
-    cpu = worker["worker_cpu_ms_per_order"]
-    runs = ", ".join(f"{r['rate']:,.1f}" for r in direct["runs"])
+    attempt = sum(r["mean_attempt_ms"] for r in worker["runs"]) / len(worker["runs"])
     lines = [
         f"  {'push to Vendure, worker + connector':<38}{worker['rate']:>9,.1f} orders/s     "
         f"{worker['completed']:,}/{worker['orders']:,} COMPLETED, {worker['errors']} errors, "
-        f"attempt {worker['mean_attempt_ms']:.0f} ms"
-        + ("" if cpu is None else f", worker {cpu:.1f} ms cpu each")
-        + _vendure_cpu([worker]),
+        f"attempt {attempt:.0f} ms" + _cpu("worker", worker),
         f"  {f'         direct GraphQL calls  c={c}':<38}{direct['rate']:>9,.1f} orders/s     "
-        f"mean of {runs}; {direct['errors']} errors" + _vendure_cpu(direct["runs"]),
+        f"{direct['errors']} errors" + _cpu("client", direct),
+        f"  {'         per round':<38}worker {_rates(worker)}; direct {_rates(direct)}",
     ]
     if target is not None:
         state = "met" if target["met"] else "MISSED"
@@ -413,8 +446,11 @@ def format_lines(push: dict[str, Any], target: dict[str, Any] | None) -> list[st
     return lines
 
 
-def _vendure_cpu(runs: list[dict[str, Any]]) -> str:
-    figures = [r["vendure_cpu_ms_per_order"] for r in runs if r.get("vendure_cpu_ms_per_order")]
-    if not figures:
-        return ""
-    return f", Vendure {sum(figures) / len(figures):.0f} ms cpu each"
+def _rates(total: dict[str, Any]) -> str:
+    return ", ".join(f"{rate:.1f}" for rate in total["rates"])
+
+
+def _cpu(label: str, total: dict[str, Any]) -> str:
+    mine, vendure = total["cpu_ms_per_order"], total["vendure_cpu_ms_per_order"]
+    text = "" if mine is None else f", {label} {mine:.1f} ms cpu each"
+    return text + ("" if vendure is None else f", Vendure {vendure:.0f} ms cpu each")
