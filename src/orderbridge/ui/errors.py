@@ -27,9 +27,7 @@ _TITLES = {
 }
 
 
-def error_page(
-    request: Request, status: int, message: str, title: str | None = None
-) -> Response:
+def error_page(request: Request, status: int, message: str, title: str | None = None) -> Response:
     return render(
         request,
         "error.html",
