@@ -192,3 +192,31 @@ def test_a_shared_address_is_throttled_much_later_than_one_email() -> None:
     assert throttle.blocked("b@example.com", "10.0.0.1")  # one machine trying many emails
     clock.advance(minutes=15)
     assert not throttle.blocked("a@example.com", "10.0.0.1")  # the window has passed
+
+
+async def test_a_user_of_several_stores_picks_one_and_sees_only_those(
+    browser: Browser, container: Container, owner: Person, store: StoreKeys
+) -> None:
+    from tests.conftest import create_store_with_keys
+
+    second = await create_store_with_keys(container, "Second shop")
+    unrelated = await create_store_with_keys(container, "Not yours")
+    async with container.db.transaction() as session:
+        user = await accounts.get_user(session, owner.email)
+        await accounts.add_membership(
+            session,
+            user=user,
+            store_id=second.store_id,
+            role=accounts.Role.STAFF,
+            now=container.clock.now(),
+        )
+    await browser.login(owner)
+    home = await browser.get("/account/")
+    assert home.status_code == 200
+    assert "Second shop" in home.text and "Shop" in home.text
+    assert "Not yours" not in home.text and unrelated.store_id not in home.text
+    picked = await browser.get(f"/account/stores/{second.store_id}")
+    assert picked.headers["location"] == f"/account/stores/{second.store_id}/orders"
+    orders = await browser.get(picked.headers["location"])
+    assert orders.status_code == 200
+    assert f"/account/stores/{store.store_id}" in orders.text  # the switcher offers the other
