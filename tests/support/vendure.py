@@ -209,6 +209,9 @@ def _spawn(
         "VENDURE_ADMIN_USER": ADMIN_USER,
         "VENDURE_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "VENDURE_DB_AUTOSAVE": "true" if autosave else "false",
+        # Our end of the pipe closes when this process ends, however it ends: Vendure
+        # then stops too (index.js).
+        "VENDURE_EXIT_WITH_STDIN": "true",
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -217,7 +220,7 @@ def _spawn(
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
         )
     return VendureServer(f"http://127.0.0.1:{port}/admin-api", process, log, work_dir)
 

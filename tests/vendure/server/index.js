@@ -6,6 +6,9 @@
 //   VENDURE_PORT       port to listen on (127.0.0.1 only)
 //   VENDURE_DB_FILE    the sql.js database file (created with the schema when missing)
 //   VENDURE_ADMIN_USER / VENDURE_ADMIN_PASSWORD   the superadmin
+//   VENDURE_EXIT_WITH_STDIN  "true": shut down when stdin closes. The harness keeps a pipe
+//                      open to it, so that a test run or benchmark that is killed (no
+//                      teardown) does not leave this server running.
 //   VENDURE_DB_AUTOSAVE  "false": keep changes in memory only. sql.js rewrites the whole
 //                      file after every write otherwise, which tests and the benchmark do
 //                      not need (they start from a copy of a seeded file and discard it).
@@ -16,6 +19,11 @@
 process.env.VENDURE_DISABLE_TELEMETRY = 'true';
 
 const { bootstrap, DefaultLogger, LogLevel } = require('@vendure/core');
+
+if (process.env.VENDURE_EXIT_WITH_STDIN === 'true') {
+    process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM'));
+    process.stdin.resume();
+}
 
 function required(name) {
     const value = process.env[name];
