@@ -116,27 +116,28 @@ async def test_a_rate_limited_endpoint_gets_about_its_rate(
 async def test_deliveries_claimed_ahead_go_back_to_pending_when_the_dispatcher_stops(
     api: Api,
 ) -> None:
-    """With one slot, the dispatcher holds the delivery in flight and one claimed ahead;
-    stopping sends no more, and the one never sent is pending again at once, not left
-    leased until its lease expires."""
+    """With one slot, the dispatcher holds the delivery in flight and two claimed ahead;
+    stopping sends no more, and those never sent are pending again at once, not left
+    leased until their lease expires."""
     async with receiver() as hooks:
         hooks.answer = lambda n: (200, {}, HOLD if n == 1 else 0.0)
         endpoint = await create_endpoint(api, hooks.url, max_concurrency=1)
-        await receive_orders(api.container, api.keys.store_id, 3, seed=4)
+        await receive_orders(api.container, api.keys.store_id, 4, seed=4)
+        held = ["sending", "sending", "sending", "pending"]
         async with running(dispatcher(api.container)):
             await hooks.wait_for(1)
             for _ in range(200):  # the claim ahead follows the first claim within a poll
                 rows = await deliveries(api.container, endpoint["id"])
-                if [r.status for r in rows] == ["sending", "sending", "pending"]:
+                if [r.status for r in rows] == held:
                     break
                 await asyncio.sleep(0.01)
-            assert [r.status for r in rows] == ["sending", "sending", "pending"]
+            assert [r.status for r in rows] == held
             await asyncio.sleep(0.1)  # and it claims no more than that
             rows = await deliveries(api.container, endpoint["id"])
-            assert [r.status for r in rows] == ["sending", "sending", "pending"]
+            assert [r.status for r in rows] == held
             stop_soon = asyncio.get_running_loop().call_later(0.05, hooks.release.set)
         stop_soon.cancel()
         rows = await deliveries(api.container, endpoint["id"])
     assert len(hooks.requests) == 1
-    assert [r.status for r in rows] == ["succeeded", "pending", "pending"]
-    assert rows[1].lease_token is None and rows[1].attempts == 0
+    assert [r.status for r in rows] == ["succeeded", "pending", "pending", "pending"]
+    assert all(r.lease_token is None and r.attempts == 0 for r in rows[1:])

@@ -197,7 +197,8 @@ async def claim_due_postgresql(
     same choice as ``due_candidates`` followed by ``lease``: per-endpoint slots, ordered
     endpoints one at a time, other workers' picks skipped."""
     token = random_secrets.token_hex(16)
-    flying = [(ep, n) for ep, n in in_flight.items() if n > 0]
+    # n may be negative: an endpoint allowed to claim ahead of its free slots.
+    flying = [(ep, n) for ep, n in in_flight.items() if n != 0]
     rows = await (await session.connection()).execute(
         _CLAIM_PG,
         {
@@ -502,12 +503,15 @@ async def _write_results_postgresql(
 
 
 async def _held(session: AsyncSession, results: Sequence[Finished]) -> list[int]:
-    pairs = [(r.delivery.id, r.delivery.lease_token) for r in results]
+    """The deliveries of ``results`` whose lease this dispatcher still holds. Looked up by
+    primary key and compared here: SQLite plans ``(id, token) IN (...)`` as a scan."""
+    tokens = {r.delivery.id: r.delivery.lease_token for r in results}
     d = WebhookDelivery
-    query = select(d.id).where(tuple_(d.id, d.lease_token).in_(pairs))
+    query = select(d.id, d.lease_token).where(d.id.in_(list(tokens)))
     if dialect_of(session) == "postgresql":
         query = query.with_for_update()
-    return list((await session.scalars(query)).all())
+    rows = await session.execute(query)
+    return [row[0] for row in rows.all() if tokens[row[0]] == row[1]]
 
 
 async def prune_attempts(session: AsyncSession, *, before: datetime, batch: int = 5000) -> int:

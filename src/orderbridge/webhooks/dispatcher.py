@@ -83,7 +83,7 @@ TARGET_TTL = 1.0
 # How often at most a run of successes is written to an endpoint's row.
 SUCCESS_NOTE_INTERVAL = 1.0
 # A dispatcher holds at most this many times ``max_in_flight`` claimed deliveries.
-PREFETCH_FACTOR = 2
+PREFETCH_FACTOR = 3
 
 
 def _claim_ahead(cap: int, ordered: bool, rate_limit: float | None) -> int:
@@ -91,14 +91,17 @@ def _claim_ahead(cap: int, ordered: bool, rate_limit: float | None) -> int:
     sender that finishes takes the next one from memory instead of waiting for a claim.
 
     Measured: claiming only into free slots left the dispatcher waiting on the claim
-    query between bursts. None for an ordered endpoint (the next delivery may only be
-    claimed once the previous one is finished); for a rate-limited one at most a second's
-    worth, so that nothing waits in memory long against its lease."""
+    query between bursts; claiming one slot's worth ahead still let a fast endpoint's lane
+    run dry while the claim, sharing the event loop with the senders, was under way. Two
+    slots' worth: a delivery waits in memory at most two requests of its endpoint (two
+    total timeouts, well inside the lease). None for an ordered endpoint (the next delivery
+    may only be claimed once the previous one is finished); for a rate-limited one at most
+    a second's worth."""
     if ordered:
         return 0
     if rate_limit:
-        return min(cap, max(1, int(rate_limit)))
-    return cap
+        return min(2 * cap, max(1, int(rate_limit)))
+    return 2 * cap
 
 
 @dataclass
@@ -143,6 +146,7 @@ class WebhookDispatcher:
         self._running = 0  # sender tasks
         self._starved: set[str] = set()  # lanes with work but no room for a sender
         self._stopping = False
+        self._news = True  # new deliveries may be due (the wake of a committed event)
         self._targets: dict[str, _Target] = {}
         self._success_noted: dict[str, float] = {}  # endpoint id -> time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -154,7 +158,19 @@ class WebhookDispatcher:
         self._session: aiohttp.ClientSession | None = None
 
     def wake(self) -> None:
+        """New deliveries were committed: claim now rather than at the next poll."""
+        self._news = True
         self._wakeup.set()
+
+    def _worth_claiming(self, polled: bool) -> bool:
+        """Whether a claim may find work: at a poll or after new deliveries always; after
+        a sender's wake only if some endpoint is still below its refill mark. Measured:
+        without this check, the wakes of senders finishing while a claim was under way
+        made the loop claim again for endpoints that claim had already topped up, a query
+        that finds nothing and, on SQLite, scans their whole backlog to find it."""
+        if polled or self._news:
+            return True
+        return any(n <= self._refill_at.get(ep, 0) for ep, n in self._held.items())
 
     # ---- loops ----------------------------------------------------------------------------
 
@@ -163,14 +179,21 @@ class WebhookDispatcher:
             leaving = asyncio.Event()
             flusher = asyncio.create_task(self._flush_loop(stop, leaving))
             try:
+                polled = True
                 while not stop.is_set():
                     self._wakeup.clear()
                     await self._maintain()
-                    _, more = await self._claim_and_send()
+                    more = False
+                    if self._worth_claiming(polled):
+                        self._news = False
+                        _, more = await self._claim_and_send()
                     if more:
                         continue
-                    with contextlib.suppress(TimeoutError):
+                    polled = False
+                    try:
                         await asyncio.wait_for(self._wakeup.wait(), self.options.poll_interval)
+                    except TimeoutError:
+                        polled = True
             finally:
                 # Senders finish the request they are making; what waits in the lanes goes
                 # back to pending at once rather than when its lease expires.
@@ -291,10 +314,15 @@ class WebhookDispatcher:
                 return 0, False
             events = await repo.events_by_id(session, {c.event_id for c in claimed})
         self._start([(c, events[c.event_id]) for c in claimed], targets)
-        # Claim again at once only if the query may have hidden due deliveries (it returned
-        # all the rows it could) or the batch was full; otherwise the next claim waits for
-        # lanes to run low or the poll. A claim that finds nothing costs a transaction.
-        return len(claimed), len(candidates) >= query_limit or len(picked) >= limit
+        # Claim again at once only if the batch was full, or the query may have hidden due
+        # deliveries (it returned all the rows it could) of an endpoint with room left;
+        # otherwise the next claim waits for lanes to run low or the poll. Measured: a claim
+        # repeated for an endpoint already holding all it may scans its whole backlog to
+        # find nothing.
+        hidden = len(candidates) >= query_limit and any(
+            self._held.get(ep, 0) < self._depth.get(ep, 1) for ep in {c[1] for c in candidates}
+        )
+        return len(claimed), hidden or len(picked) >= limit
 
     async def _claim_in_one_statement(self, limit: int, now: datetime) -> tuple[int, bool]:
         # The statement gives each endpoint ``max_concurrency - n`` rows: n is what it holds
@@ -315,7 +343,10 @@ class WebhookDispatcher:
                 return 0, False
             targets = await self._fresh_targets(session, {c.endpoint_id for c, _ in claimed}, now)
         self._start(claimed, targets)
-        return len(claimed), len(claimed) >= limit
+        # A full batch may have left due deliveries behind, but claiming again is only worth
+        # it if some endpoint may still take more.
+        room_left = any(self._held[ep] < self._depth.get(ep, 1) for ep in self._held)
+        return len(claimed), len(claimed) >= limit and room_left
 
     def _start(
         self, claimed: Sequence[tuple[Claimed, EventRecord]], targets: dict[str, _Target]
