@@ -10,9 +10,8 @@ Durability: a claimed delivery is ``sending`` under a lease. A dispatcher that d
 the lease to expire; the delivery goes back to ``pending`` and is sent again with the same
 ``webhook-id`` (at least once). A dispatcher whose lease was taken over writes nothing.
 
-Freshness: an endpoint's URL, limits and signing secrets are cached for ``TARGET_TTL``
-(1 s), so a rotation or an edit takes effect within a second; disabling takes effect at
-once, and an expiring secret stops signing at its expiry. Under a run of successes, an
+Freshness: an endpoint's URL, limits and signing secrets are cached for a second
+(``webhooks.targets``). Under a run of successes, an
 endpoint's ``last_success_at`` (and the clearing of ``failing_since``) is written at most
 once per ``SUCCESS_NOTE_INTERVAL`` (1 s); failures are written with every batch.
 """
@@ -30,7 +29,6 @@ from datetime import datetime, timedelta
 
 import aiohttp
 import orjson
-from aiolimiter import AsyncLimiter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,7 +38,6 @@ from orderbridge.db.database import Database
 from orderbridge.db.models import WebhookEndpoint
 from orderbridge.events.render import EventRecord, render_event
 from orderbridge.outbound.guard import OutboundPolicy, find_unsafe_target, open_session
-from orderbridge.outbound.signing import Signer
 from orderbridge.webhooks import claims
 from orderbridge.webhooks import repository as repo
 from orderbridge.webhooks.claims import Claimed, Finished
@@ -51,6 +48,7 @@ from orderbridge.webhooks.policy import (
     parse_retry_after,
 )
 from orderbridge.webhooks.service import WebhookService
+from orderbridge.webhooks.targets import Target, Targets
 
 log = logging.getLogger("orderbridge.webhooks")
 
@@ -75,46 +73,10 @@ class DispatcherOptions:
         return timedelta(seconds=max(60.0, 4 * self.total_timeout))
 
 
-# How long the dispatcher keeps an endpoint's settings and signing secrets before reading
-# them again: a rotated secret, a new URL or new limits take effect within this time.
-# Disabling takes effect at once (the claim query only picks enabled endpoints), and a
-# secret that expires is dropped at its expiry (the cache entry goes stale then).
-TARGET_TTL = 1.0
 # How often at most a run of successes is written to an endpoint's row.
 SUCCESS_NOTE_INTERVAL = 1.0
 # A dispatcher holds at most this many times ``max_in_flight`` claimed deliveries.
 PREFETCH_FACTOR = 3
-
-
-def _claim_ahead(cap: int, ordered: bool, rate_limit: float | None) -> int:
-    """How many deliveries of an endpoint are claimed beyond its concurrency, so that a
-    sender that finishes takes the next one from memory instead of waiting for a claim.
-
-    Measured: claiming only into free slots left the dispatcher waiting on the claim
-    query between bursts; claiming one slot's worth ahead still let a fast endpoint's lane
-    run dry while the claim, sharing the event loop with the senders, was under way. Two
-    slots' worth: a delivery waits in memory at most two requests of its endpoint (two
-    total timeouts, well inside the lease). None for an ordered endpoint (the next delivery
-    may only be claimed once the previous one is finished); for a rate-limited one at most
-    a second's worth."""
-    if ordered:
-        return 0
-    if rate_limit:
-        return min(2 * cap, max(1, int(rate_limit)))
-    return 2 * cap
-
-
-@dataclass
-class _Target:
-    """An endpoint as the dispatcher sends to it, cached for ``TARGET_TTL``."""
-
-    id: str
-    url: str
-    cap: int  # concurrent requests: 1 if ordered, else max_concurrency
-    signer: Signer | None  # None: no live secret (cannot happen unless rows were removed)
-    limiter: AsyncLimiter | None
-    loaded_at: float  # time.monotonic()
-    valid_until: datetime | None  # the first expiry of a live secret
 
 
 class WebhookDispatcher:
@@ -137,23 +99,18 @@ class WebhookDispatcher:
         # most it may hold (its concurrency plus what is claimed ahead), the waiting ones,
         # and the sender tasks working through them (at most its concurrency).
         self._held: dict[str, int] = defaultdict(int)
-        self._depth: dict[str, int] = {}
-        self._caps: dict[str, int] = {}
         self._lanes: dict[str, deque[tuple[Claimed, EventRecord]]] = defaultdict(deque)
         self._senders: dict[str, int] = defaultdict(int)
-        self._refill_at: dict[str, int] = {}
         self._total_held = 0
         self._running = 0  # sender tasks
         self._starved: set[str] = set()  # lanes with work but no room for a sender
         self._stopping = False
         self._news = True  # new deliveries may be due (the wake of a committed event)
-        self._targets: dict[str, _Target] = {}
+        self._targets = Targets(box)
         self._success_noted: dict[str, float] = {}  # endpoint id -> time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Finished] = []
         self._wakeup = asyncio.Event()
-        self._limiters: dict[tuple[str, float], AsyncLimiter] = {}
-        self._plaintext: dict[int, str] = {}  # secret row id -> secret (rows never change)
         self._last_maintenance = 0.0
         self._session: aiohttp.ClientSession | None = None
 
@@ -170,7 +127,7 @@ class WebhookDispatcher:
         that finds nothing and, on SQLite, scans their whole backlog to find it."""
         if polled or self._news:
             return True
-        return any(n <= self._refill_at.get(ep, 0) for ep, n in self._held.items())
+        return any(n <= self._targets.refill_at(ep) for ep, n in self._held.items())
 
     # ---- loops ----------------------------------------------------------------------------
 
@@ -289,11 +246,11 @@ class WebhookDispatcher:
             targets_needed: dict[str, int] = {}
             # Endpoints that hold all they may are left out of the query itself, so that a
             # slow endpoint's backlog cannot crowd the others out of the candidates.
-            busy = [ep for ep, n in self._held.items() if n >= self._depth.get(ep, 1)]
+            busy = [ep for ep, n in self._held.items() if n >= self._targets.depth(ep)]
             candidates = await claims.due_candidates(session, now=now, limit=query_limit, busy=busy)
             if not candidates:
                 return 0, False
-            targets = await self._fresh_targets(session, {c[1] for c in candidates}, now)
+            targets = await self._targets.fresh(session, {c[1] for c in candidates}, now)
             ordered = {ep for _, ep, is_ordered in candidates if is_ordered}
             heads = await claims.queue_heads(session, list(ordered)) if ordered else {}
             picked: list[int] = []
@@ -301,7 +258,7 @@ class WebhookDispatcher:
                 target = targets.get(endpoint_id)
                 if target is None:  # deleted meanwhile
                     continue
-                depth = self._depth[endpoint_id]
+                depth = self._targets.depth(endpoint_id)
                 used = self._held.get(endpoint_id, 0) + targets_needed.get(endpoint_id, 0)
                 if used >= depth or (is_ordered and heads.get(endpoint_id) != delivery_id):
                     continue
@@ -320,17 +277,14 @@ class WebhookDispatcher:
         # repeated for an endpoint already holding all it may scans its whole backlog to
         # find nothing.
         hidden = len(candidates) >= query_limit and any(
-            self._held.get(ep, 0) < self._depth.get(ep, 1) for ep in {c[1] for c in candidates}
+            self._held.get(ep, 0) < self._targets.depth(ep) for ep in {c[1] for c in candidates}
         )
         return len(claimed), hidden or len(picked) >= limit
 
     async def _claim_in_one_statement(self, limit: int, now: datetime) -> tuple[int, bool]:
         # The statement gives each endpoint ``max_concurrency - n`` rows: n is what it holds
         # less what it may claim ahead (negative for an idle endpoint that may).
-        ahead = {
-            ep: self._held.get(ep, 0) - (depth - self._caps.get(ep, depth))
-            for ep, depth in self._depth.items()
-        }
+        ahead = {t.id: self._held.get(t.id, 0) - (t.depth - t.cap) for t in self._targets.all()}
         async with self.db.transaction() as session:
             claimed = await claims.claim_due_postgresql(
                 session,
@@ -341,15 +295,15 @@ class WebhookDispatcher:
             )
             if not claimed:
                 return 0, False
-            targets = await self._fresh_targets(session, {c.endpoint_id for c, _ in claimed}, now)
+            targets = await self._targets.fresh(session, {c.endpoint_id for c, _ in claimed}, now)
         self._start(claimed, targets)
         # A full batch may have left due deliveries behind, but claiming again is only worth
         # it if some endpoint may still take more.
-        room_left = any(self._held[ep] < self._depth.get(ep, 1) for ep in self._held)
+        room_left = any(self._held[ep] < self._targets.depth(ep) for ep in self._held)
         return len(claimed), len(claimed) >= limit and room_left
 
     def _start(
-        self, claimed: Sequence[tuple[Claimed, EventRecord]], targets: dict[str, _Target]
+        self, claimed: Sequence[tuple[Claimed, EventRecord]], targets: dict[str, Target]
     ) -> None:
         touched: set[str] = set()
         for delivery, event in claimed:
@@ -370,7 +324,7 @@ class WebhookDispatcher:
         if not lane or self._stopping:
             return
         running = self._senders[endpoint_id]
-        wanted = min(self._caps.get(endpoint_id, 1) - running, len(lane))
+        wanted = min(self._targets.cap(endpoint_id) - running, len(lane))
         room = self.options.max_in_flight - self._running
         if wanted > room:
             self._starved.add(endpoint_id)
@@ -393,10 +347,8 @@ class WebhookDispatcher:
                 finally:
                     left = self._held[endpoint_id] = self._held[endpoint_id] - 1
                     self._total_held -= 1
-                    # Claim again once the endpoint has used up half of what it claimed
-                    # ahead (without claiming ahead: once an eighth of its slots is free),
-                    # so its lane refills while its senders are still busy.
-                    if left <= self._refill_at.get(endpoint_id, 0):
+                    # Time to top the lane up (Target.refill_at).
+                    if left <= self._targets.refill_at(endpoint_id):
                         self._wakeup.set()
         finally:
             self._senders[endpoint_id] -= 1
@@ -406,72 +358,9 @@ class WebhookDispatcher:
             while self._starved and self._running < self.options.max_in_flight:
                 self._spawn_senders(self._starved.pop())
 
-    async def _fresh_targets(
-        self, session: AsyncSession, ids: set[str], now: datetime
-    ) -> dict[str, _Target]:
-        """The endpoints' targets, read again when older than ``TARGET_TTL`` (two queries,
-        at most about once a second per endpoint under load)."""
-        moment = time.monotonic()
-        cached = self._targets
-        stale = [
-            ep
-            for ep in ids
-            if (target := cached.get(ep)) is None
-            or moment - target.loaded_at >= TARGET_TTL
-            or (target.valid_until is not None and target.valid_until <= now)
-        ]
-        if stale:
-            rows = await claims.endpoint_settings(session, stale)
-            secrets: dict[str, list[str]] = defaultdict(list)
-            valid_until: dict[str, datetime] = {}
-            for secret in await claims.live_secret_rows(session, stale, now=now):
-                plaintext = self._plaintext.get(secret.id)
-                if plaintext is None:
-                    plaintext = self.box.decrypt(secret.secret_encrypted)
-                    self._plaintext[secret.id] = plaintext
-                secrets[secret.endpoint_id].append(plaintext)
-                if secret.expires_at is not None:
-                    first = valid_until.get(secret.endpoint_id)
-                    valid_until[secret.endpoint_id] = (
-                        secret.expires_at if first is None else min(first, secret.expires_at)
-                    )
-            for ep in stale:
-                cached.pop(ep, None)
-            for row in rows:
-                live = secrets.get(row.id)
-                cap = 1 if row.ordered else row.max_concurrency
-                cached[row.id] = _Target(
-                    row.id,
-                    row.url,
-                    cap,
-                    Signer(live) if live else None,
-                    self._limiter(row.id, row.rate_limit),
-                    moment,
-                    valid_until.get(row.id),
-                )
-                self._caps[row.id] = cap
-                ahead = _claim_ahead(cap, row.ordered, row.rate_limit)
-                self._depth[row.id] = cap + ahead
-                self._refill_at[row.id] = cap + ahead // 2 if ahead else cap * 7 // 8
-        return {ep: cached[ep] for ep in ids if ep in cached}
-
-    def _limiter(self, endpoint_id: str, rate_limit: float | None) -> AsyncLimiter | None:
-        if not rate_limit:
-            return None
-        key = (endpoint_id, rate_limit)
-        limiter = self._limiters.get(key)
-        if limiter is None:
-            # A bucket of a tenth of a second's worth, so that a burst is not sent all at
-            # once; but at least one request, since a request needs a whole unit of
-            # capacity (below 10/s the bucket grows to one request and its period with it).
-            capacity = max(1.0, rate_limit / 10)
-            limiter = AsyncLimiter(capacity, capacity / rate_limit)
-            self._limiters[key] = limiter
-        return limiter
-
     # ---- sending --------------------------------------------------------------------------
 
-    async def _send(self, delivery: Claimed, target: _Target, event: EventRecord) -> None:
+    async def _send(self, delivery: Claimed, target: Target, event: EventRecord) -> None:
         try:
             if target.limiter is not None:
                 await target.limiter.acquire()
@@ -481,7 +370,7 @@ class WebhookDispatcher:
             log.exception("delivery %s: unexpected error", delivery.id)
 
     async def _post(
-        self, target: _Target, event: EventRecord
+        self, target: Target, event: EventRecord
     ) -> tuple[AttemptResult, str | None, str | None, int]:
         assert self._session is not None
         rendered = render_event(event)
@@ -514,7 +403,7 @@ class WebhookDispatcher:
     def _finish(
         self,
         delivery: Claimed,
-        target: _Target,
+        target: Target,
         result: AttemptResult,
         body: str | None,
         error: str | None,
