@@ -51,6 +51,7 @@ from urllib.parse import quote
 import httpx
 
 from orderbridge.connectors.magento_rest import MagentoRest, search_criteria
+from orderbridge.connectors.mapping import require_address_fields
 from orderbridge.connectors.port import (
     ConnectionCheck,
     ConnectionSettings,
@@ -72,6 +73,15 @@ DEFAULT_SHIPPING_METHOD = "flatrate_flatrate"
 ORDER_FIELDS = (
     "items[entity_id,increment_id,ext_order_id,state,status,grand_total,order_currency_code]"
 )
+
+
+# The address fields the platform requires -> the PushAddress attribute each comes from.
+_REQUIRED_ADDRESS_FIELDS = {
+    "street": "line1",
+    "city": "city",
+    "country": "country",
+    "lastname": "last_name",
+}
 
 
 class MagentoConnector:
@@ -107,7 +117,7 @@ class MagentoConnector:
     # -- the port --------------------------------------------------------------------
 
     async def create_order(self, order: PushOrder) -> PlatformOrder:
-        _check_addresses(order)
+        require_address_fields(order, _REQUIRED_ADDRESS_FIELDS, required_by="Magento")
         wanted: dict[str, int] = {}
         for line in order.lines:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
@@ -410,25 +420,6 @@ def _address(address: PushAddress, kind: str, order: PushOrder) -> dict[str, Any
         "telephone": address.phone or order.phone,
         "email": order.email,
     }
-
-
-def _check_addresses(order: PushOrder) -> None:
-    for kind, address in (("billing", order.billing), ("shipping", order.shipping_address)):
-        missing = [
-            name
-            for name, value in (
-                ("street", address.line1),
-                ("city", address.city),
-                ("country", address.country),
-                ("lastname", address.last_name),
-            )
-            if not (value or "").strip()
-        ]
-        if missing:
-            raise PushRejected(
-                RejectionCode.INVALID_ADDRESS,
-                f"The {kind} address has no {', '.join(missing)}: Magento requires them",
-            )
 
 
 def _backorders(item: Mapping[str, Any]) -> bool:

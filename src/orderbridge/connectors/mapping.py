@@ -37,8 +37,10 @@ from orderbridge.connectors.port import (
     PushAddress,
     PushLine,
     PushOrder,
+    PushRejected,
     PushShipping,
     PushTotals,
+    RejectionCode,
 )
 from orderbridge.db.models import Order
 from orderbridge.ids import order_public_id
@@ -201,3 +203,21 @@ def _address(data: Mapping[str, Any]) -> PushAddress:
         country=data["country"],
         phone=data.get("phone"),
     )
+
+
+def require_address_fields(
+    order: PushOrder, fields: Mapping[str, str], *, required_by: str | None = None
+) -> None:
+    """Refuse (``INVALID_ADDRESS``) an order whose billing or shipping address lacks one of
+    ``fields`` (the platform's field name -> the ``PushAddress`` attribute it is filled
+    from), before any call to a platform that would refuse it less clearly."""
+    for kind, address in (("billing", order.billing), ("shipping", order.shipping_address)):
+        missing = [
+            name for name, attr in fields.items() if not (getattr(address, attr) or "").strip()
+        ]
+        if missing:
+            requires = f": {required_by} requires them" if required_by else ""
+            raise PushRejected(
+                RejectionCode.INVALID_ADDRESS,
+                f"The {kind} address has no {', '.join(missing)}{requires}",
+            )

@@ -53,6 +53,7 @@ from typing import Any
 
 import httpx
 
+from orderbridge.connectors.mapping import require_address_fields
 from orderbridge.connectors.port import (
     ConnectionCheck,
     ConnectionSettings,
@@ -69,6 +70,16 @@ from orderbridge.connectors.prestashop_webservice import Row, Webservice
 TAG_PREFIX = "orderbridge:"
 PAYMENT_ERROR_STATE = "8"  # PS_OS_ERROR in a default install
 DEFAULT_PAID_STATE = "2"  # PS_OS_PAYMENT, "Payment accepted"
+
+
+# The address fields the platform requires -> the PushAddress attribute each comes from.
+_REQUIRED_ADDRESS_FIELDS = {
+    "address1": "line1",
+    "city": "city",
+    "country": "country",
+    "lastname": "last_name",
+    "firstname": "first_name",
+}
 
 
 class PrestaShopConnector:
@@ -97,7 +108,7 @@ class PrestaShopConnector:
     # -- the port --------------------------------------------------------------------------
 
     async def create_order(self, order: PushOrder) -> PlatformOrder:
-        _check_addresses(order)
+        require_address_fields(order, _REQUIRED_ADDRESS_FIELDS, required_by="PrestaShop")
         # the lookups write nothing: made at once, and any refusal leaves nothing behind
         currency, id_lang, id_carrier, products, known, countries = await asyncio.gather(
             self._currency(order.currency),
@@ -436,26 +447,6 @@ def _can_sell(stock: Row | None, qty: int, backorders: bool) -> bool:
         return Decimal(str(stock.get("quantity"))) >= qty
     except ArithmeticError:
         return False
-
-
-def _check_addresses(order: PushOrder) -> None:
-    for kind, address in (("billing", order.billing), ("shipping", order.shipping_address)):
-        missing = [
-            name
-            for name, value in (
-                ("address1", address.line1),
-                ("city", address.city),
-                ("country", address.country),
-                ("lastname", address.last_name),
-                ("firstname", address.first_name),
-            )
-            if not (value or "").strip()
-        ]
-        if missing:
-            raise PushRejected(
-                RejectionCode.INVALID_ADDRESS,
-                f"The {kind} address has no {', '.join(missing)}: PrestaShop requires them",
-            )
 
 
 def _platform_order(row: Row) -> PlatformOrder:

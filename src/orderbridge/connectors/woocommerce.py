@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 
 from orderbridge.connectors import http
+from orderbridge.connectors.mapping import require_address_fields
 from orderbridge.connectors.port import (
     ConnectionCheck,
     ConnectionSettings,
@@ -62,6 +63,14 @@ META_KEY = "_orderbridge_order_id"
 PAGE_SIZE = 100
 DEFAULT_LOOKUP_DAYS = 3
 MAX_LOOKUP_PAGES = 50  # 5,000 orders; a store busier than that should shorten lookup_days
+
+
+# The address fields the platform requires -> the PushAddress attribute each comes from.
+_REQUIRED_ADDRESS_FIELDS = {
+    "address_1": "line1",
+    "city": "city",
+    "country": "country",
+}
 
 
 class WooCommerceConnector:
@@ -106,7 +115,7 @@ class WooCommerceConnector:
     # -- the port --------------------------------------------------------------------------
 
     async def create_order(self, order: PushOrder) -> PlatformOrder:
-        _check_addresses(order)
+        require_address_fields(order, _REQUIRED_ADDRESS_FIELDS)
         wanted: dict[str, int] = {}
         for line in order.lines:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
@@ -317,24 +326,6 @@ def _address(address: PushAddress) -> dict[str, str]:
 
 def _phone(order: PushOrder) -> str:
     return order.billing.phone or order.phone or ""
-
-
-def _check_addresses(order: PushOrder) -> None:
-    for kind, address in (("billing", order.billing), ("shipping", order.shipping_address)):
-        missing = [
-            name
-            for name, value in (
-                ("address_1", address.line1),
-                ("city", address.city),
-                ("country", address.country),
-            )
-            if not (value or "").strip()
-        ]
-        if missing:
-            raise PushRejected(
-                RejectionCode.INVALID_ADDRESS,
-                f"The {kind} address has no {', '.join(missing)}",
-            )
 
 
 def _can_sell(product: Mapping[str, Any], qty: int) -> bool:
