@@ -43,8 +43,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -61,29 +59,25 @@ from orderbridge.connectors.port import (
     PushRetryable,
     RejectionCode,
 )
-from orderbridge.money import format_amount, minor_units
+from orderbridge.connectors.vendure_answers import (
+    LEFTOVER_STATES,
+    SHAPE_ERRORS,
+    Answer,
+    check_settled,
+    classify_error,
+    error_code_of,
+    forbidden,
+    is_unique_violation,
+    platform_order,
+    read_answer,
+    result_rejection,
+    transitioned,
+    unexpected_shape,
+    unreadable,
+)
 
-# States of an order that was never placed (no payment yet) or was cancelled: what a
-# crashed attempt leaves behind. Any other state is an order Vendure holds as placed.
-UNPLACED_STATES = frozenset({"Created", "AddingItems", "Draft", "ArrangingPayment"})
-LEFTOVER_STATES = UNPLACED_STATES | {"Cancelled"}
 DEFAULT_PAYMENT_METHOD = "orderbridge"
 VARIANT_CACHE_SECONDS = 60.0
-
-# ErrorResult codes of the order flow and what they mean for the push.
-_ERROR_CODES = {
-    "INSUFFICIENT_STOCK_ERROR": RejectionCode.OUT_OF_STOCK,
-    "EMAIL_ADDRESS_CONFLICT_ERROR": RejectionCode.INVALID_CUSTOMER,
-    "INELIGIBLE_SHIPPING_METHOD_ERROR": RejectionCode.SHIPPING_UNAVAILABLE,
-    "INVALID_CREDENTIALS_ERROR": RejectionCode.AUTH_FAILED,
-    "NATIVE_AUTH_STRATEGY_ERROR": RejectionCode.AUTH_FAILED,
-}
-
-
-@dataclass(frozen=True)
-class _Answer:
-    data: Mapping[str, Any]
-    errors: Sequence[Mapping[str, Any]]
 
 
 class _ExternalIdTaken(Exception):
@@ -126,14 +120,14 @@ class VendureConnector:
     async def create_order(self, order: PushOrder) -> PlatformOrder:
         try:
             return await self._create_once_more_if_taken(order)
-        except _SHAPE_ERRORS as error:
-            raise _unexpected_shape(error) from error
+        except SHAPE_ERRORS as error:
+            raise unexpected_shape(error) from error
 
     async def find_order(self, order_id: str) -> PlatformOrder | None:
         try:
             return await self._find(order_id)
-        except _SHAPE_ERRORS as error:
-            raise _unexpected_shape(error) from error
+        except SHAPE_ERRORS as error:
+            raise unexpected_shape(error) from error
 
     async def _create_once_more_if_taken(self, order: PushOrder) -> PlatformOrder:
         try:
@@ -158,12 +152,12 @@ class VendureConnector:
     async def _find(self, order_id: str) -> PlatformOrder | None:
         answer = await self._call(gql.FIND_BY_EXTERNAL_ID, {"externalId": order_id})
         if answer.errors:
-            raise _classify_error(answer.errors[0])
+            raise classify_error(answer.errors[0])
         try:
             items = list(answer.data["orders"]["items"])
-            placed = [_platform_order(i) for i in items if i["state"] not in LEFTOVER_STATES]
+            placed = [platform_order(i) for i in items if i["state"] not in LEFTOVER_STATES]
         except (KeyError, TypeError, ValueError) as error:
-            raise _unreadable("orders", answer) from error
+            raise unreadable("orders", answer) from error
         if placed:
             return placed[0]
         for item in items:
@@ -176,13 +170,13 @@ class VendureConnector:
                 await self._login()
             answer = await self._call(gql.ACTIVE_CHANNEL, {})
             if answer.errors:
-                raise _classify_error(answer.errors[0])
+                raise classify_error(answer.errors[0])
             channel = answer.data["activeChannel"]
         except PushRejected as error:
             return ConnectionCheck(False, error.detail, error.code)
         except PushRetryable as error:
             return ConnectionCheck(False, error.detail)
-        except _SHAPE_ERRORS:
+        except SHAPE_ERRORS:
             return ConnectionCheck(
                 False, "Vendure answered an unexpected shape", RejectionCode.INVALID_RESPONSE
             )
@@ -216,9 +210,9 @@ class VendureConnector:
                 outcome_unknown=True,
             )
             try:
-                result = _check_settled(answer)
+                result = check_settled(answer)
             except PushRejected:
-                if _transitioned(answer):  # out of Draft: no longer deletable
+                if transitioned(answer):  # out of Draft: no longer deletable
                     done_with_draft = True
                     await self._release(draft_id, quietly=True)
                 raise
@@ -234,13 +228,13 @@ class VendureConnector:
     async def _create_draft(self, order: PushOrder) -> str:
         answer = await self._call(gql.CREATE_DRAFT, {}, currency=order.currency)
         if answer.errors:
-            raise _classify_error(answer.errors[0])
+            raise classify_error(answer.errors[0])
         try:
             draft = answer.data["createDraftOrder"]
             draft_id: str = draft["id"]
             currency = draft["currencyCode"]
         except (KeyError, TypeError) as error:
-            raise _unreadable("createDraftOrder", answer) from error
+            raise unreadable("createDraftOrder", answer) from error
         if currency != order.currency:  # a Vendure that ignores ?currencyCode=
             await self._delete_draft(draft_id)
             raise PushRejected(
@@ -249,13 +243,13 @@ class VendureConnector:
             )
         return draft_id
 
-    def _check_draft(self, order: PushOrder, answer: _Answer, *, trust_cache: bool) -> None:
+    def _check_draft(self, order: PushOrder, answer: Answer, *, trust_cache: bool) -> None:
         """Raise for the first field of the draft document that failed, in document order
         (a top-level error stops the document there; ErrorResults do not). An unknown
         variant or shipping method id may come from the cache: ``_StaleCache`` once."""
         failed_at = {str(e["path"][0]): e for e in answer.errors if e.get("path")}
         if answer.errors and not failed_at:  # the document was refused as a whole
-            raise _classify_error(answer.errors[0])
+            raise classify_error(answer.errors[0])
         fields: list[tuple[str, str | None]] = [
             (gql.EXTERNAL_ID, None),
             *((gql.line_alias(i), line.sku) for i, line in enumerate(order.lines)),
@@ -267,9 +261,9 @@ class VendureConnector:
         for alias, sku in fields:
             error = failed_at.get(alias)
             if error is not None:
-                if alias == gql.EXTERNAL_ID and _is_unique_violation(error):
+                if alias == gql.EXTERNAL_ID and is_unique_violation(error):
                     raise _ExternalIdTaken()
-                if _code(error) == "ENTITY_NOT_FOUND" and (
+                if error_code_of(error) == "ENTITY_NOT_FOUND" and (
                     sku is not None or alias == gql.SHIPPING_METHOD
                 ):
                     self._variants.pop(sku or "", None)
@@ -277,7 +271,7 @@ class VendureConnector:
                         self._shipping_method_id = None
                     if trust_cache:
                         raise _StaleCache()
-                rejection = _classify_error(error, sku=sku)
+                rejection = classify_error(error, sku=sku)
                 if alias in (gql.SHIPPING_ADDRESS, gql.BILLING_ADDRESS) and (
                     rejection.code is RejectionCode.REJECTED
                 ):
@@ -289,14 +283,14 @@ class VendureConnector:
             if isinstance(result, Mapping) and "errorCode" in result:
                 if alias == gql.SHIPPING_METHOD:
                     self._shipping_method_id = None
-                raise _rejection(result, sku=sku)
+                raise result_rejection(result, sku=sku)
         if answer.errors:
-            raise _classify_error(answer.errors[0])
+            raise classify_error(answer.errors[0])
 
     async def _first_eligible(self, draft_id: str) -> str:
         answer = await self._call(gql.ELIGIBLE_SHIPPING, {"orderId": draft_id})
         if answer.errors:
-            raise _classify_error(answer.errors[0])
+            raise classify_error(answer.errors[0])
         methods = answer.data.get("eligibleShippingMethodsForDraftOrder") or []
         if not methods:
             raise PushRejected(
@@ -313,7 +307,7 @@ class VendureConnector:
         if self._shipping_method_id is None:
             answer = await self._call(gql.SHIPPING_METHODS, {"code": code})
             if answer.errors:
-                raise _classify_error(answer.errors[0])
+                raise classify_error(answer.errors[0])
             items = answer.data["shippingMethods"]["items"]
             if not items:
                 raise PushRejected(
@@ -334,7 +328,7 @@ class VendureConnector:
         if wanted:
             answer = await self._call(gql.VARIANTS_BY_SKU, {"skus": wanted, "take": len(wanted)})
             if answer.errors:
-                raise _classify_error(answer.errors[0])
+                raise classify_error(answer.errors[0])
             disabled = []
             for item in answer.data["productVariants"]["items"]:
                 if not item["enabled"]:
@@ -371,7 +365,7 @@ class VendureConnector:
                 return
             raise
         if answer.errors and not quietly:
-            raise _classify_error(answer.errors[0])
+            raise classify_error(answer.errors[0])
 
     async def _delete_draft(self, draft_id: str, *, quietly: bool = True) -> None:
         try:
@@ -381,7 +375,7 @@ class VendureConnector:
                 return  # find_order deletes it on the next attempt
             raise
         if answer.errors and not quietly:
-            raise _classify_error(answer.errors[0])
+            raise classify_error(answer.errors[0])
 
     @property
     def _payment_method(self) -> str:
@@ -396,17 +390,17 @@ class VendureConnector:
         *,
         currency: str | None = None,
         outcome_unknown: bool = False,
-    ) -> _Answer:
+    ) -> Answer:
         """One GraphQL request with the session token; one fresh login when Vendure says
         FORBIDDEN (no session, or an expired one), then FORBIDDEN means no permission."""
         token = self._token
         if token is None:
             token = await self._ensure_login(None)
         answer = await self._post(document, variables, token, currency, outcome_unknown)
-        if _forbidden(answer):
+        if forbidden(answer):
             token = await self._ensure_login(token)
             answer = await self._post(document, variables, token, currency, outcome_unknown)
-            if _forbidden(answer):
+            if forbidden(answer):
                 raise PushRejected(
                     RejectionCode.PERMISSION_DENIED,
                     f"Vendure user {self._settings.credentials.get('username')!r} may not do"
@@ -432,12 +426,12 @@ class VendureConnector:
             None,
             None,
         )
-        answer = _answer(response, outcome_unknown=False)
+        answer = read_answer(response, outcome_unknown=False)
         if answer.errors:
-            raise _classify_error(answer.errors[0])
+            raise classify_error(answer.errors[0])
         result = answer.data.get("login") or {}
         if "errorCode" in result:
-            raise _rejection(result, default=RejectionCode.AUTH_FAILED)
+            raise result_rejection(result, default=RejectionCode.AUTH_FAILED)
         token = response.headers.get("vendure-auth-token")
         if not token:
             raise PushRejected(
@@ -454,9 +448,9 @@ class VendureConnector:
         token: str,
         currency: str | None,
         outcome_unknown: bool,
-    ) -> _Answer:
+    ) -> Answer:
         response = await self._send(document, variables, token, currency)
-        return _answer(response, outcome_unknown=outcome_unknown)
+        return read_answer(response, outcome_unknown=outcome_unknown)
 
     async def _send(
         self,
@@ -474,156 +468,6 @@ class VendureConnector:
             json={"query": document, "variables": variables},
         )
         return await http.send(self._client, request)
-
-
-# -- answers and errors ------------------------------------------------------------------
-
-
-def _answer(response: httpx.Response, *, outcome_unknown: bool) -> _Answer:
-    # Vendure reports GraphQL errors with 200; a 400 carries a document it refused
-    # (validation), which has the same body shape.
-    http.raise_for_status(response)
-    if response.status_code == 404:
-        raise PushRejected(
-            RejectionCode.NOT_FOUND,
-            f"no Vendure Admin API at {response.request.url} (404)",
-            platform_code="404",
-        )
-    if response.status_code not in (200, 400):
-        raise http.unexpected(response, outcome_unknown=outcome_unknown)
-    body = http.decode_json(response, outcome_unknown=outcome_unknown)
-    if not isinstance(body, dict) or not ("data" in body or "errors" in body):
-        raise http.unexpected(response, outcome_unknown=outcome_unknown)
-    return _Answer(body.get("data") or {}, body.get("errors") or [])
-
-
-def _forbidden(answer: _Answer) -> bool:
-    return any(_code(error) == "FORBIDDEN" for error in answer.errors)
-
-
-def _code(error: Mapping[str, Any]) -> str | None:
-    extensions = error.get("extensions")
-    code = extensions.get("code") if isinstance(extensions, Mapping) else None
-    return str(code) if code is not None else None
-
-
-def _is_unique_violation(error: Mapping[str, Any]) -> bool:
-    message = str(error.get("message", "")).lower()
-    return "unique" in message or "duplicate key" in message
-
-
-def _classify_error(error: Mapping[str, Any], *, sku: str | None = None) -> PushRejected:
-    """A top-level GraphQL error as a rejection: Vendure's errors here are about the
-    request (unknown entity, bad input), not about the moment."""
-    message = str(error.get("message", "Vendure refused the request"))
-    code = _code(error)
-    skus = (sku,) if sku else ()
-    lowered = message.lower()
-    if code == "ENTITY_NOT_FOUND" and "productvariant" in lowered:
-        reason = RejectionCode.PRODUCT_NOT_FOUND
-    elif ("currency" in lowered and "not available" in lowered) or "no price information" in (
-        lowered
-    ):
-        reason = RejectionCode.CURRENCY_UNSUPPORTED
-    elif "countrycode" in lowered or "$shipping" in message or "$billing" in message:
-        reason = RejectionCode.INVALID_ADDRESS
-    elif "$customer" in message:
-        reason = RejectionCode.INVALID_CUSTOMER
-    elif code == "FORBIDDEN":
-        reason = RejectionCode.PERMISSION_DENIED
-    else:
-        reason = RejectionCode.REJECTED
-    return PushRejected(reason, f"Vendure: {message}", platform_code=code, skus=skus)
-
-
-def _rejection(
-    result: Mapping[str, Any],
-    *,
-    sku: str | None = None,
-    default: RejectionCode = RejectionCode.REJECTED,
-) -> PushRejected:
-    """An ErrorResult (HTTP 200, in ``data``) as a rejection."""
-    error_code = str(result.get("errorCode"))
-    message = str(result.get("message", error_code))
-    reason = _ERROR_CODES.get(error_code, default)
-    transition = result.get("transitionError")
-    if transition:
-        message = f"{message}: {transition}"
-        lowered = str(transition).lower()
-        if "customer" in lowered:
-            reason = RejectionCode.INVALID_CUSTOMER
-        elif "shipping" in lowered:
-            reason = RejectionCode.SHIPPING_UNAVAILABLE
-        elif "stock" in lowered:
-            reason = RejectionCode.OUT_OF_STOCK
-    if "quantityAvailable" in result:
-        message = f"{message} (available: {result['quantityAvailable']})"
-    return PushRejected(
-        reason,
-        f"Vendure: {message}" + (f" [{sku}]" if sku else ""),
-        platform_code=error_code,
-        skus=(sku,) if sku else (),
-    )
-
-
-def _transitioned(answer: _Answer) -> bool:
-    result = answer.data.get(gql.TRANSITION) if answer.data else None
-    return isinstance(result, Mapping) and result.get("__typename") == "Order"
-
-
-def _check_settled(answer: _Answer) -> PlatformOrder:
-    """The settle document's answer; everything but a settled order is a rejection (the
-    caller deletes the draft, which Vendure only allows while it is one)."""
-    failed_at = {str(e["path"][0]): e for e in answer.errors if e.get("path")}
-    for alias in (gql.SHIPPING_METHOD, gql.TRANSITION, gql.PAYMENT):
-        error = failed_at.get(alias)
-        if error is not None:
-            raise _classify_error(error)
-        result = answer.data.get(alias)
-        if isinstance(result, Mapping) and "errorCode" in result:
-            raise _rejection(result)
-    if answer.errors:
-        raise _classify_error(answer.errors[0])
-    payment = answer.data.get(gql.PAYMENT)
-    try:
-        if not isinstance(payment, Mapping) or payment["state"] in LEFTOVER_STATES:
-            raise KeyError("state")
-        return _platform_order(payment)
-    except (KeyError, TypeError, ValueError):
-        # The payment call went through, its answer is not what we asked for: the retry's
-        # find_order tells whether the order was placed.
-        raise PushRetryable(f"Vendure did not confirm the order: {payment!r}"[:300]) from None
-
-
-def _platform_order(item: Mapping[str, Any]) -> PlatformOrder:
-    currency = str(item["currencyCode"])
-    total = Decimal(int(item["totalWithTax"])).scaleb(-minor_units(currency))
-    return PlatformOrder(
-        id=str(item["id"]),
-        number=str(item["code"]),
-        details={
-            "state": str(item["state"]),
-            "total": format_amount(total, currency),
-            "currency": currency,
-        },
-    )
-
-
-# An answer of another shape than the one we asked for (a proxy's page, another API).
-_SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
-
-
-def _unexpected_shape(error: Exception) -> PushRejected:
-    return PushRejected(
-        RejectionCode.INVALID_RESPONSE,
-        f"Vendure answered an unexpected shape ({type(error).__name__}: {error})"[:300],
-    )
-
-
-def _unreadable(what: str, answer: _Answer) -> PushRejected:
-    return PushRejected(
-        RejectionCode.INVALID_RESPONSE, f"Vendure's answer to {what} has an unexpected shape"
-    )
 
 
 CONNECTOR = VendureConnector
