@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -53,14 +53,11 @@ from orderbridge.connectors.port import (
     PushRetryable,
     RejectionCode,
 )
-from orderbridge.connectors.regions import subdivision
+from orderbridge.connectors.shopify_order import order_input
 
 DEFAULT_API_VERSION = "2026-10"
 API_VERSION = re.compile(r"20\d\d-(01|04|07|10)|unstable")
 DEFAULT_DISCOUNT_CODE = "orderbridge"
-TAG = "orderbridge"
-CENT = Decimal("0.01")
-RATE_PLACES = Decimal("0.0001")
 VARIANTS_PER_QUERY = 100
 
 SHOP_QUERY = "query orderbridgeShop { shop { name currencyCode } }"
@@ -374,156 +371,3 @@ def search_value(value: str) -> str:
     """A value for Shopify's search syntax, quoted so spaces and colons stay in it."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
-
-
-class _Money:
-    """MoneyBagInput builder: shop money in the order's currency, and the buyer's
-    presentment money when the order is in the base currency and the buyer paid in another."""
-
-    def __init__(self, order: PushOrder) -> None:
-        self.currency = order.currency
-        self.presentment = (
-            order.buyer_currency
-            if order.buyer_currency != order.currency and order.exchange_rate != 1
-            else None
-        )
-        self.rate = order.exchange_rate
-
-    def __call__(self, amount: Decimal) -> dict[str, Any]:
-        bag: dict[str, Any] = {"shopMoney": {"amount": str(amount), "currencyCode": self.currency}}
-        if self.presentment is not None:
-            converted = (amount * self.rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
-            bag["presentmentMoney"] = {"amount": str(converted), "currencyCode": self.presentment}
-        return bag
-
-
-def _rate(tax: Decimal, base: Decimal) -> str:
-    """A tax line's rate as a fraction (Shopify's ``rate``: 0.2 for 20 %)."""
-    if base <= 0:
-        return "0"
-    return str((tax / base).quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN))
-
-
-def order_input(
-    order: PushOrder, variants: Mapping[str, str], *, discount_code: str
-) -> dict[str, Any]:
-    """The ``OrderCreateOrderInput`` for a ``PushOrder``."""
-    money = _Money(order)
-    line_items: list[dict[str, Any]] = []
-    for line in order.lines:
-        item: dict[str, Any] = {
-            "variantId": variants[line.sku],
-            "quantity": line.quantity,
-            "priceSet": money(line.unit_price),
-            "taxLines": [
-                {
-                    "title": "Tax",
-                    "rate": str((line.tax_rate / 100).normalize()),
-                    "priceSet": money(line.tax),
-                }
-            ]
-            if line.tax
-            else [],
-        }
-        if line.options:
-            item["properties"] = [{"name": k, "value": v} for k, v in line.options.items()]
-        line_items.append(item)
-    if order.totals.duties:
-        line_items.append(
-            {
-                "title": "Duties and import taxes",
-                "quantity": 1,
-                "priceSet": money(order.totals.duties),
-                "requiresShipping": False,
-                "taxable": False,
-            }
-        )
-    shipping = order.shipping
-    result: dict[str, Any] = {
-        "currency": order.currency,
-        "email": order.email,
-        "processedAt": order.placed_at.isoformat(),
-        "lineItems": line_items,
-        "shippingLines": [
-            {
-                "title": shipping.method,
-                "source": shipping.carrier or TAG,
-                "priceSet": money(shipping.price),
-                "taxLines": [
-                    {
-                        "title": "Tax",
-                        "rate": _rate(shipping.tax, shipping.price),
-                        "priceSet": money(shipping.tax),
-                    }
-                ]
-                if shipping.tax
-                else [],
-            }
-        ],
-        "billingAddress": mailing_address(order.billing),
-        "shippingAddress": mailing_address(order.shipping_address),
-        "customer": {
-            "toUpsert": {
-                "email": order.email,
-                "firstName": order.first_name,
-                "lastName": order.last_name,
-            }
-        },
-        "financialStatus": "PAID",
-        "transactions": [
-            {
-                "kind": "SALE",
-                "status": "SUCCESS",
-                "gateway": order.payment_method,
-                "authorizationCode": order.payment_reference,
-                "amountSet": money(order.totals.total),
-                "processedAt": order.placed_at.isoformat(),
-            }
-        ],
-        "sourceIdentifier": order.order_id,
-        "sourceName": order.source_name,
-        "tags": [TAG],
-        "note": _note(order),
-        "customAttributes": [
-            {"key": "orderbridge_order_id", "value": order.order_id},
-            {"key": "payment_reference", "value": order.payment_reference},
-        ],
-    }
-    if money.presentment is not None:
-        result["presentmentCurrency"] = money.presentment
-    if order.totals.discount:
-        result["discountCode"] = {
-            "itemFixedDiscountCode": {
-                "code": discount_code,
-                "amountSet": money(order.totals.discount),
-            }
-        }
-    return result
-
-
-def _note(order: PushOrder) -> str:
-    if order.customer_note:
-        return f"{order.note}\nBuyer's note: {order.customer_note}"
-    return order.note
-
-
-def mailing_address(address: PushAddress) -> dict[str, Any]:
-    """``MailingAddressInput``; the region goes as its ISO 3166-2 code (Shopify's
-    ``provinceCode``) when it names a subdivision of the country, else it is left out."""
-    province = subdivision(address.country, address.region)
-    fields: dict[str, Any] = {
-        "firstName": address.first_name,
-        "lastName": address.last_name,
-        "address1": address.line1,
-        "city": address.city,
-        "countryCode": address.country.upper(),
-    }
-    optional = {
-        "company": address.company,
-        "address2": address.line2,
-        "zip": address.postal_code,
-        "provinceCode": province.code if province else None,
-        "phone": address.phone,
-    }
-    fields.update({key: value for key, value in optional.items() if value})
-    return fields
