@@ -40,13 +40,14 @@ from orderbridge.events.render import EventRecord, render_event
 from orderbridge.outbound.guard import OutboundPolicy, find_unsafe_target, open_session
 from orderbridge.webhooks import claims
 from orderbridge.webhooks import repository as repo
-from orderbridge.webhooks.claims import Claimed, Finished
+from orderbridge.webhooks.claims import Claimed
 from orderbridge.webhooks.policy import (
     AttemptOutcome,
     AttemptResult,
     RetryPolicy,
     parse_retry_after,
 )
+from orderbridge.webhooks.results import Finished, write_results
 from orderbridge.webhooks.service import WebhookService
 from orderbridge.webhooks.targets import Target, Targets
 
@@ -427,7 +428,7 @@ class WebhookDispatcher:
         batch, self._results = self._results, []
         now = self.clock.now()
         async with self.db.transaction() as session:
-            lost = await claims.write_results(session, batch, now=now)
+            lost = await write_results(session, batch, now=now)
             if lost:
                 log.warning("%s deliveries were taken over by another dispatcher", len(lost))
             await self._update_endpoints(

@@ -1,6 +1,6 @@
 """Webhook tables and the SQL that every part shares: the delivery statuses, creating
 deliveries with their event, and reading events and endpoints. The dispatcher's queue
-(claiming, leases, results) is in ``webhooks.claims``."""
+(claiming, leases) is in ``webhooks.claims``, the writing of results in ``webhooks.results``."""
 
 from __future__ import annotations
 
