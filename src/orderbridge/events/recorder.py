@@ -9,7 +9,7 @@ read once per transaction under the write lock. Why this order is gap-free: even
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -98,3 +98,23 @@ class EventRecorder:
         for listener in self.listeners:
             await listener(session, event, row_id)
         return int(row_id)
+
+    def next_pos(self, session: AsyncSession) -> int:
+        """The feed position within its transaction that the next event will take."""
+        return int(session.info.get(_POS_KEY, 0))
+
+    async def inserted(
+        self,
+        session: AsyncSession,
+        event: NewEvent,
+        row_id: int,
+        *,
+        done: Collection[EventListener] = (),
+    ) -> None:
+        """For a statement that inserted the event itself (at ``next_pos`` and with the
+        transaction's txid, as ``record`` would): count it, and run the listeners whose
+        work that statement did not already do."""
+        session.info[_POS_KEY] = self.next_pos(session) + 1
+        for listener in self.listeners:
+            if listener not in done:
+                await listener(session, event, row_id)

@@ -27,6 +27,9 @@ class JobStatus(StrEnum):
     # Succeeded jobs are deleted in the transaction that applied their effects.
 
 
+DEFAULT_MAX_ATTEMPTS = 10
+
+
 @dataclass(frozen=True)
 class ClaimedJob:
     id: int
@@ -46,7 +49,7 @@ async def enqueue(
     order_id: int | None = None,
     payload: dict[str, Any] | None = None,
     run_at: datetime | None = None,
-    max_attempts: int = 10,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> None:
     wake_after_commit(session, "jobs")
     await (await session.connection()).execute(

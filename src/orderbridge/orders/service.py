@@ -12,18 +12,17 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Table, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.clock import Clock
-from orderbridge.db.database import dialect_of
+from orderbridge.db.database import wake_after_commit
 from orderbridge.db.models import Order
 from orderbridge.errors import IdempotencyKeyReused, NotFound, ValidationFailed
 from orderbridge.events.recorder import EventRecorder, NewEvent
 from orderbridge.ids import parse_order_id
 from orderbridge.jobs import queue
 from orderbridge.money import ZERO
+from orderbridge.orders import intake_sql
 from orderbridge.orders.arithmetic import check_order_sums
 from orderbridge.orders.document import build_document
 from orderbridge.orders.lifecycle import (
@@ -61,15 +60,6 @@ ORDERS: Table = Order.__table__  # type: ignore[assignment]
 # follow-up jobs: plug & play starts its push when an order of a connected store is READY.
 StatusHook = Callable[[AsyncSession, str, int, StatusChange], Awaitable[None]]
 
-# Built once: an insert that does nothing when the store already has the idempotency key
-# (a concurrent duplicate waits for the first to commit, then finds it).
-_INSERT_ORDER = {
-    name: dialect_insert(ORDERS)
-    .on_conflict_do_nothing(index_elements=["store_id", "idempotency_key"])
-    .returning(ORDERS.c.id)
-    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
-
 
 def velocity_keys(order: CheckoutOrder) -> dict[str, str | None]:
     """The values fraud velocity rules count orders by, kept in indexed columns."""
@@ -85,6 +75,25 @@ def velocity_keys(order: CheckoutOrder) -> dict[str, str | None]:
         "client_ip": ip,
         "address_key": address_key(order.shipping_address.model_dump()),
     }
+
+
+def status_event(
+    store_id: str, order_id: int, change: StatusChange, *, external: tuple[str | None, str | None]
+) -> NewEvent:
+    """The event (and audit entry) of a status change."""
+    return NewEvent(
+        store_id=store_id,
+        name=change.event_name,
+        at=change.at,
+        actor=change.actor,
+        order_id=order_id,
+        external_order_id=external[0],
+        external_order_number=external[1],
+        from_status=change.from_status.value if change.from_status else None,
+        to_status=change.to_status.value,
+        reason=change.reason.value if change.reason else None,
+        note=change.note,
+    )
 
 
 def request_hash(order: CheckoutOrder) -> str:
@@ -131,9 +140,7 @@ class OrderService:
             "updated_at": now,
             "document": build_document(order),
         }
-        statement = _INSERT_ORDER[dialect_of(session)]
-        # Core statements on the connection: the ORM session adds nothing here but cost.
-        order_id = (await (await session.connection()).execute(statement, values)).scalar()
+        order_id = await self._insert_received(session, values, change)
         if order_id is None:
             # The key was used before (or concurrently: PostgreSQL waited for that
             # transaction to commit before reporting the conflict).
@@ -141,9 +148,39 @@ class OrderService:
             if existing.request_hash != digest:
                 raise IdempotencyKeyReused("this idempotency key was used for a different order")
             return Outcome(existing, changed=False)
-        await self._record(session, store_id, order_id, change, external=(None, None))
         # The row as inserted; built rather than read back, to spare the round trip.
         return Outcome(Order(id=order_id, **values), changed=True)
+
+    async def _insert_received(
+        self, session: AsyncSession, values: dict[str, Any], change: StatusChange
+    ) -> int | None:
+        """The order with what every status change writes (its event, the event's
+        deliveries, the follow-up jobs, the status hooks), its rows written by
+        orders.intake_sql. None when the idempotency key is taken."""
+        written = await intake_sql.insert_received(
+            session,
+            values,
+            event_name=change.event_name,
+            event_pos=self.recorder.next_pos(session),
+            actor_kind=change.actor.kind.value,
+            actor_id=change.actor.id,
+            job_kinds=FOLLOW_UP_JOBS[OrderStatus.RECEIVED],
+            job_status=queue.JobStatus.QUEUED.value,
+            job_max_attempts=queue.DEFAULT_MAX_ATTEMPTS,
+        )
+        if written is None:
+            return None
+        store_id = values["store_id"]
+        wake_after_commit(session, "jobs")
+        if written.deliveries:
+            wake_after_commit(session, "webhooks")
+        event = status_event(store_id, written.order_id, change, external=(None, None))
+        await self.recorder.inserted(
+            session, event, written.event_id, done=intake_sql.LISTENERS_DONE
+        )
+        for hook in self.hooks:
+            await hook(session, store_id, written.order_id, change)
+        return written.order_id
 
     # ---- merchant actions -----------------------------------------------------------------
 
