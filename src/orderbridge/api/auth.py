@@ -40,7 +40,9 @@ class Authenticator:
         self._cache.clear()
 
 
-def container_of(request: Request) -> Container:
+async def container_of(request: Request) -> Container:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per
+    # request for an attribute read.
     container: Container = request.app.state.container
     return container
 

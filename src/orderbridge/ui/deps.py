@@ -35,7 +35,9 @@ class CsrfRejected(Forbidden):
     code, title = "csrf_rejected", "The form expired"
 
 
-def container_of(request: Request) -> Container:
+async def container_of(request: Request) -> Container:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per
+    # request for an attribute read.
     container: Container = request.app.state.container
     return container
 
