@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--pool-size", type=int, default=10, help="db_pool_size of both apps")
     parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=1,
+        help="processes serving the service's port, and the bare endpoint's alike",
+    )
+    parser.add_argument(
         "--experiment",
         action="append",
         default=[],
@@ -119,6 +125,8 @@ def _options(args: argparse.Namespace) -> Options:
         raise SystemExit("--pipeline-orders must be 10..100000, --pipeline-concurrency 1..256")
     if not 10 <= args.push_orders <= 10_000:
         raise SystemExit("--push-orders must be 10..10000")
+    if not 1 <= args.api_processes <= 8:
+        raise SystemExit("--api-processes must be 1..8")
     if args.pipeline_workers is not None and not 1 <= args.pipeline_workers <= 8:
         raise SystemExit("--pipeline-workers must be 1..8")
     return Options(
@@ -132,6 +140,7 @@ def _options(args: argparse.Namespace) -> Options:
         scenarios=SCENARIOS if args.scenario == "all" else (args.scenario,),
         worker=args.worker,
         pool_size=args.pool_size,
+        api_processes=args.api_processes,
         experiments=tuple(args.experiment),
         profile=args.profile,
         results_dir=args.output.parent,

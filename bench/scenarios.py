@@ -46,6 +46,7 @@ class Options:
     scenarios: tuple[str, ...]
     worker: str
     pool_size: int
+    api_processes: int = 1
     experiments: tuple[str, ...] = ()
     profile: str | None = None
     webhook_deliveries: int = 20_000
@@ -292,8 +293,13 @@ def run_backend(ctx: Context) -> dict[str, Any]:
         started = time.monotonic()
         positions = seed_feed(ctx.database, feed_keys.store_id, options.feed_events)
         ctx.results["seed_seconds"] = round(time.monotonic() - started, 2)
-    bare = servers.start(f"{backend}-bare", server_arguments(ctx, "baseline"), ctx.work_dir)
-    service = servers.start(f"{backend}-service", server_arguments(ctx, "service"), ctx.work_dir)
+    processes = options.api_processes
+    bare = servers.start(
+        f"{backend}-bare", server_arguments(ctx, "baseline"), ctx.work_dir, processes=processes
+    )
+    service = servers.start(
+        f"{backend}-service", server_arguments(ctx, "service"), ctx.work_dir, processes=processes
+    )
     try:
         if "intake" in options.scenarios:
             intake(ctx, bare, service, intake_keys)

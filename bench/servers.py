@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 READY_TIMEOUT = 60.0
@@ -30,6 +30,13 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    # More processes serving the same listening socket (``start(processes=N)``): the kernel
+    # hands each accepted connection to one of them, as with uvicorn's ``--workers``.
+    siblings: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return [self.process, *self.siblings]
 
     @property
     def base_url(self) -> str:
@@ -46,21 +53,32 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def cpu_seconds(server: Server) -> float | None:
-    """User + system CPU the server process has used (Linux ``/proc``; None elsewhere).
+    """User + system CPU the server's processes have used (Linux ``/proc``; None elsewhere).
 
     CPU per request is the figure least disturbed by other work on the machine: a busy
     neighbour stretches latencies and cuts throughput, but barely changes the CPU a
     request costs."""
-    try:
-        fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    # After the command name: state is field 3, utime and stime are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    total = 0.0
+    for process in server.processes:
+        try:
+            stat = Path(f"/proc/{process.pid}/stat").read_text()
+        except OSError:
+            return None
+        # After the command name: state is field 3, utime and stime are fields 14 and 15.
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
 
 
-def start(name: str, arguments: list[str], log_dir: Path, module: str = "bench.serve") -> Server:
-    """Start ``python -m MODULE ARGUMENTS --fd N`` and wait until it answers ``/healthz``."""
+def start(
+    name: str,
+    arguments: list[str],
+    log_dir: Path,
+    module: str = "bench.serve",
+    processes: int = 1,
+) -> Server:
+    """Start ``python -m MODULE ARGUMENTS --fd N`` (``processes`` of them, all accepting on
+    the one socket) and wait until they answer ``/healthz``."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -70,9 +88,14 @@ def start(name: str, arguments: list[str], log_dir: Path, module: str = "bench.s
     command = [sys.executable, "-m", module, *arguments, "--fd", str(listener.fileno())]
     try:
         server = _launch(name, command, log, port, pass_fds=(listener.fileno(),))
+        for _ in range(processes - 1):
+            sibling = _launch(name, command, log, port, pass_fds=(listener.fileno(),))
+            _RUNNING.remove(sibling)
+            server.siblings.append(sibling.process)
     finally:
-        listener.close()  # the child holds its own copy
-    _wait_ready(server)
+        listener.close()  # the children hold their own copies
+    for process in server.processes:
+        _wait_ready(replace(server, process=process, siblings=[]))
     return server
 
 
@@ -116,13 +139,15 @@ def _wait_ready(server: Server) -> None:
 
 
 def stop(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
+    for process in server.processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in server.processes:
         try:
-            server.process.wait(STOP_GRACE)
+            process.wait(STOP_GRACE)
         except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(5)
+            process.kill()
+            process.wait(5)
     if server in _RUNNING:
         _RUNNING.remove(server)
 
