@@ -96,7 +96,8 @@ def _became_healthy(process: subprocess.Popen[bytes], base_url: str) -> bool:
 
 
 @contextmanager
-def running(data_dir: Path, secret_keys: str) -> Iterator[RunningService]:
+def running(data_dir: Path, secret_keys: str, *options: str) -> Iterator[RunningService]:
+    """``orderbridge serve`` with ``options`` on a free port, until the block ends."""
     log_path = data_dir.parent / "server.log"
     env = environment(data_dir, secret_keys)
     # Another process may take the free port before the server binds it: try a few.
@@ -105,7 +106,7 @@ def running(data_dir: Path, secret_keys: str) -> Iterator[RunningService]:
         base_url = f"http://127.0.0.1:{port}"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                [executable(), "serve", "--port", str(port)],
+                [executable(), "serve", "--port", str(port), *options],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

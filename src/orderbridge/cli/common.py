@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from orderbridge.bootstrap import Container, build
+from orderbridge.db.migrate import upgrade
 from orderbridge.errors import OrderbridgeError, ValidationFailed
 from orderbridge.settings import Settings
 
@@ -20,9 +21,23 @@ def load_settings() -> Settings:
     return Settings()
 
 
+def prepare_database(settings: Settings) -> None:
+    """The embedded default (SQLite) upgrades itself, for the server and for every command, so
+    that a first ``orderbridge stores create`` works on a fresh data folder; PostgreSQL is
+    upgraded explicitly (``orderbridge db upgrade``)."""
+    if not settings.database_url or settings.database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        container = build(settings)
+        upgrade(container.db.sync_url)
+        asyncio.run(container.close())
+
+
 def run(work: Callable[[Container], Awaitable[T]], settings: Settings | None = None) -> T:
+    settings = settings or load_settings()
+    prepare_database(settings)
+
     async def main() -> T:
-        container = build(settings or load_settings())
+        container = build(settings)
         try:
             return await work(container)
         finally:

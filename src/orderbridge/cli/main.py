@@ -16,7 +16,7 @@ import uvicorn
 
 from orderbridge.bootstrap import Container, build
 from orderbridge.cli import processing as processing_commands
-from orderbridge.cli.common import emit, load_settings, run
+from orderbridge.cli.common import emit, load_settings, prepare_database, run
 from orderbridge.cli.connections import connections as connections_commands
 from orderbridge.cli.connections import push as push_commands
 from orderbridge.cli.refunds import refunds as refunds_commands
@@ -27,15 +27,6 @@ from orderbridge.jobs import queue
 from orderbridge.runtime import start_background
 from orderbridge.settings import Settings
 from orderbridge.stores import service as stores
-
-
-def _prepare_database(settings: Settings) -> None:
-    """The embedded default (SQLite) upgrades itself; PostgreSQL is upgraded explicitly."""
-    if not settings.database_url or settings.database_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        container = build(settings)
-        upgrade(container.db.sync_url)
-        asyncio.run(container.close())
 
 
 @click.group()
@@ -83,13 +74,36 @@ def _serve(
 @main.command()
 @click.option("--host", default=None, help="default 127.0.0.1 (ORDERBRIDGE_HOST)")
 @click.option("--port", type=int, default=None, help="default 8000 (ORDERBRIDGE_PORT)")
-def serve(host: str | None, port: int | None) -> None:
-    """Run the API (and, unless ORDERBRIDGE_WORKER_MODE=off, a worker in the same process)."""
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    envvar="ORDERBRIDGE_API_WORKERS",
+    show_default=True,
+    help="API processes sharing the port (about one per core)",
+)
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Run the API (and, unless ORDERBRIDGE_WORKER_MODE=off, a worker in the same process).
+
+    With --workers N, uvicorn runs N processes accepting on the one port, each with its own
+    app and, unless the worker mode is off, its own worker: the stateless scale-out of one
+    machine (every process reads the same settings from the environment)."""
     settings = load_settings()
     settings.host = host or settings.host
     settings.port = port or settings.port
-    _prepare_database(settings)
-    _serve(settings)
+    prepare_database(settings)
+    if workers == 1:
+        _serve(settings)
+        return
+    uvicorn.run(
+        "orderbridge.api.asgi:create",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+        access_log=False,
+    )
 
 
 @main.command()
@@ -100,7 +114,7 @@ def demo(port: int | None) -> None:
 
     settings = load_settings()
     settings.port = port or settings.port
-    _prepare_database(settings)
+    prepare_database(settings)
     state: dict[str, str] = {}
 
     async def before(container: Container) -> None:
