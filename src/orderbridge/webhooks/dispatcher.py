@@ -39,7 +39,6 @@ from orderbridge.db.models import WebhookEndpoint
 from orderbridge.events.render import EventRecord, render_event
 from orderbridge.outbound.guard import OutboundPolicy, find_unsafe_target, open_session
 from orderbridge.webhooks import claims
-from orderbridge.webhooks import repository as repo
 from orderbridge.webhooks.claims import Claimed
 from orderbridge.webhooks.policy import (
     AttemptOutcome,
@@ -267,11 +266,12 @@ class WebhookDispatcher:
                 picked.append(delivery_id)
                 if len(picked) >= limit:
                     break
-            claimed = await claims.lease(session, picked, now=now, lease_for=self.options.lease)
+            claimed = await claims.lease_sqlite(
+                session, picked, now=now, lease_for=self.options.lease
+            )
             if not claimed:
                 return 0, False
-            events = await repo.events_by_id(session, {c.event_id for c in claimed})
-        self._start([(c, events[c.event_id]) for c in claimed], targets)
+        self._start(claimed, targets)
         # Claim again at once only if the batch was full, or the query may have hidden due
         # deliveries (it returned all the rows it could) of an endpoint with room left;
         # otherwise the next claim waits for lanes to run low or the poll. Measured: a claim

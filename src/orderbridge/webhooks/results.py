@@ -10,13 +10,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.db.database import dialect_of
-from orderbridge.db.models import WebhookDelivery
-from orderbridge.webhooks.claims import Claimed
-from orderbridge.webhooks.repository import ATTEMPTS, DELIVERIES, DeliveryStatus
+from orderbridge.webhooks.claims import Claimed, sqlite_time
+from orderbridge.webhooks.repository import DeliveryStatus
 
 
 @dataclass(frozen=True)
@@ -36,74 +35,96 @@ class Finished:
 async def write_results(
     session: AsyncSession, results: Sequence[Finished], *, now: datetime
 ) -> set[int]:
-    """Delivery rows and attempt rows of a batch, in two executemany statements. Returns the
-    ids whose lease was lost (another worker took them over): their rows are untouched.
+    """Delivery rows and attempt rows of a batch. Returns the ids whose lease was lost
+    (another worker took them over): their rows are untouched.
 
-    On PostgreSQL all of it is one statement over arrays (see ``_WRITE_RESULTS_PG``)."""
+    On PostgreSQL all of it is one statement over a JSON document (``_WRITE_RESULTS_PG``);
+    on SQLite a lease check and two driver-level executemany statements."""
     if dialect_of(session) == "postgresql":
         return await _write_results_postgresql(session, results, now=now)
-    d = DELIVERIES.c
-    params = []
+    return await _write_results_sqlite(session, results, now=now)
+
+
+def _status(result: Finished) -> str:
+    if result.succeeded:
+        return DeliveryStatus.SUCCEEDED
+    if result.next_attempt_at is None:
+        return DeliveryStatus.FAILED
+    return DeliveryStatus.PENDING
+
+
+# SQLite: driver-level statements with plain tuples. Measured: SQLAlchemy's executemany
+# processed every row's parameters in Python (three datetimes each through two type
+# processors), which cost more than SQLite's own work for the batch. Times are written as
+# SQLAlchemy writes them on SQLite (naive UTC, "YYYY-MM-DD HH:MM:SS.ffffff"), so that they
+# compare and sort with the rows it writes.
+_HELD_SQLITE = (
+    "SELECT id, lease_token FROM webhook_deliveries WHERE id IN (SELECT value FROM json_each(?))"
+)
+_UPDATE_SQLITE = (
+    "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?,"
+    " last_status_code = ?, last_error = ?, lease_token = NULL, lease_expires_at = NULL,"
+    " updated_at = ?, completed_at = ? WHERE id = ? AND lease_token = ?"
+)
+_INSERT_ATTEMPTS_SQLITE = (
+    "INSERT INTO webhook_attempts (delivery_id, endpoint_id, attempt, attempted_at,"
+    " duration_ms, status_code, response_body, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def _write_results_sqlite(
+    session: AsyncSession, results: Sequence[Finished], *, now: datetime
+) -> set[int]:
+    connection = await session.connection()
+    # Lease check first, so that a stale worker writes neither row nor attempt. SQLite has
+    # one writer and this transaction holds the write lock, so the check stays true until
+    # the commit. Looked up by primary key and compared here: SQLite plans
+    # ``(id, token) IN (...)`` as a scan.
+    tokens = {r.delivery.id: r.delivery.lease_token for r in results}
+    rows = await connection.exec_driver_sql(_HELD_SQLITE, (orjson.dumps(list(tokens)).decode(),))
+    held = {row[0] for row in rows.all() if tokens.get(row[0]) == row[1]}
+    lost = set(tokens) - held
+    if not held:
+        return lost
+    now_text = sqlite_time(now)
+    updates = []
+    attempts = []
     for result in results:
-        if result.succeeded:
-            status = DeliveryStatus.SUCCEEDED
-        elif result.next_attempt_at is None:
-            status = DeliveryStatus.FAILED
-        else:
-            status = DeliveryStatus.PENDING
-        params.append(
-            {
-                "b_id": result.delivery.id,
-                "b_token": result.delivery.lease_token,
-                "b_status": status,
-                "b_attempts": result.delivery.attempts + 1,
-                "b_next": result.next_attempt_at or result.attempted_at,
-                "b_code": result.status_code,
-                "b_error": result.error,
-                "b_updated": now,
-                "b_completed": now
-                if status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
-                else None,
-            }
+        delivery = result.delivery
+        if delivery.id not in held:
+            continue
+        status = _status(result)
+        attempted_at = sqlite_time(result.attempted_at)
+        next_at = (
+            attempted_at if result.next_attempt_at is None else sqlite_time(result.next_attempt_at)
         )
-    statement = (
-        update(DELIVERIES)
-        .where(d.id == bindparam("b_id"), d.lease_token == bindparam("b_token"))
-        .values(
-            status=bindparam("b_status"),
-            attempts=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next"),
-            last_status_code=bindparam("b_code"),
-            last_error=bindparam("b_error"),
-            lease_token=None,
-            lease_expires_at=None,
-            updated_at=bindparam("b_updated"),
-            completed_at=bindparam("b_completed"),
+        updates.append(
+            (
+                status,
+                delivery.attempts + 1,
+                next_at,
+                result.status_code,
+                result.error,
+                now_text,
+                None if status == DeliveryStatus.PENDING else now_text,
+                delivery.id,
+                delivery.lease_token,
+            )
         )
-    )
-    # Lease check first, so that a stale worker writes neither row nor attempt.
-    held = set(await _held(session, results))
-    lost = {r.delivery.id for r in results} - held
-    kept = [p for p in params if p["b_id"] in held]
-    if kept:
-        await session.execute(statement.execution_options(synchronize_session=False), kept)
-        await session.execute(
-            insert(ATTEMPTS),
-            [
-                {
-                    "delivery_id": r.delivery.id,
-                    "endpoint_id": r.delivery.endpoint_id,
-                    "attempt": r.delivery.attempts + 1,
-                    "attempted_at": r.attempted_at,
-                    "duration_ms": r.duration_ms,
-                    "status_code": r.status_code,
-                    "response_body": r.response_body,
-                    "error": r.error,
-                }
-                for r in results
-                if r.delivery.id in held
-            ],
+        attempts.append(
+            (
+                delivery.id,
+                delivery.endpoint_id,
+                delivery.attempts + 1,
+                attempted_at,
+                result.duration_ms,
+                result.status_code,
+                result.response_body,
+                result.error,
+            )
         )
+    await connection.exec_driver_sql(_UPDATE_SQLITE, updates)
+    await connection.exec_driver_sql(_INSERT_ATTEMPTS_SQLITE, attempts)
     return lost
 
 
@@ -145,18 +166,13 @@ async def _write_results_postgresql(
 ) -> set[int]:
     rows: list[dict[str, Any]] = []
     for result in results:
-        if result.succeeded:
-            status = DeliveryStatus.SUCCEEDED
-        elif result.next_attempt_at is None:
-            status = DeliveryStatus.FAILED
-        else:
-            status = DeliveryStatus.PENDING
+        status = _status(result)
         delivery = result.delivery
         rows.append(
             {
                 "id": delivery.id,
                 "token": delivery.lease_token,
-                "status": str(status),
+                "status": status,
                 "attempt": delivery.attempts + 1,
                 "next": result.next_attempt_at or result.attempted_at,
                 "code": result.status_code,
@@ -173,15 +189,3 @@ async def _write_results_postgresql(
     )
     held = {row[0] for row in written.all()}
     return {r.delivery.id for r in results} - held
-
-
-async def _held(session: AsyncSession, results: Sequence[Finished]) -> list[int]:
-    """The deliveries of ``results`` whose lease this dispatcher still holds. Looked up by
-    primary key and compared here: SQLite plans ``(id, token) IN (...)`` as a scan."""
-    tokens = {r.delivery.id: r.delivery.lease_token for r in results}
-    d = WebhookDelivery
-    query = select(d.id, d.lease_token).where(d.id.in_(list(tokens)))
-    if dialect_of(session) == "postgresql":
-        query = query.with_for_update()
-    rows = await session.execute(query)
-    return [row[0] for row in rows.all() if tokens[row[0]] == row[1]]
