@@ -231,11 +231,10 @@ async def due_candidates(
     cannot go before it, and a backlog of them waiting behind a retry must not fill the
     ``limit`` rows and hide every other endpoint's due deliveries. (PostgreSQL claims with
     ``claim_due_postgresql`` instead, which also caps each endpoint at its free slots.)"""
-    connection = await session.connection()
-    rows = await connection.exec_driver_sql(
-        _DUE_SQLITE, (sqlite_time(now), orjson.dumps(list(busy)).decode(), limit)
+    rows = await driver_rows(
+        session, _DUE_SQLITE, (sqlite_time(now), orjson.dumps(list(busy)).decode(), limit)
     )
-    return [(row[0], row[1], bool(row[2])) for row in rows.all()]
+    return [(row[0], row[1], bool(row[2])) for row in rows]
 
 
 async def queue_heads(session: AsyncSession, endpoint_ids: Sequence[str]) -> dict[str, int]:
@@ -254,8 +253,8 @@ async def lease_sqlite(
     if not ids:
         return []
     token = random_secrets.token_hex(16)
-    connection = await session.connection()
-    leased = await connection.exec_driver_sql(
+    leased = await driver_rows(
+        session,
         _LEASE_SQLITE,
         (
             token,
@@ -264,16 +263,23 @@ async def lease_sqlite(
             orjson.dumps(list(ids)).decode(),
         ),
     )
-    claimed = sorted((Claimed(r[0], r[1], r[2], r[3], token) for r in leased.all()), key=_by_id)
+    claimed = sorted((Claimed(r[0], r[1], r[2], r[3], token) for r in leased), key=_by_id)
     if not claimed:
         return []
     event_ids = orjson.dumps(list({c.event_id for c in claimed})).decode()
-    rows = await connection.exec_driver_sql(_EVENTS_SQLITE, (event_ids,))
     events: dict[int, EventRecord] = {}
-    for row in rows.all():
+    for row in await driver_rows(session, _EVENTS_SQLITE, (event_ids,)):
         at = datetime.fromisoformat(row[6]).replace(tzinfo=UTC)
-        events[row[0]] = cast(EventRecord, EventRow(*row[:6], at, *row[7:]))
+        event = EventRow(row[0], row[1], row[2], row[3], row[4], row[5], at, *row[7:])
+        events[row[0]] = cast(EventRecord, event)
     return [(c, events[c.event_id]) for c in claimed]
+
+
+async def driver_rows(session: AsyncSession, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+    """The rows of a driver-level statement (placeholders in the driver's style)."""
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(sql, parameters)
+    return cast(list[Any], result.all())
 
 
 def _by_id(claimed: Claimed) -> int:

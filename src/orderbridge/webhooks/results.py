@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.db.database import dialect_of
-from orderbridge.webhooks.claims import Claimed, sqlite_time
+from orderbridge.webhooks.claims import Claimed, driver_rows, sqlite_time
 from orderbridge.webhooks.repository import DeliveryStatus
 
 
@@ -81,8 +81,8 @@ async def _write_results_sqlite(
     # the commit. Looked up by primary key and compared here: SQLite plans
     # ``(id, token) IN (...)`` as a scan.
     tokens = {r.delivery.id: r.delivery.lease_token for r in results}
-    rows = await connection.exec_driver_sql(_HELD_SQLITE, (orjson.dumps(list(tokens)).decode(),))
-    held = {row[0] for row in rows.all() if tokens.get(row[0]) == row[1]}
+    rows = await driver_rows(session, _HELD_SQLITE, (orjson.dumps(list(tokens)).decode(),))
+    held = {row[0] for row in rows if tokens.get(row[0]) == row[1]}
     lost = set(tokens) - held
     if not held:
         return lost
