@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.db.database import dialect_of
-from orderbridge.webhooks.claims import Claimed, driver_rows, sqlite_time
+from orderbridge.webhooks.claims import Claimed, driver_rows, sqlite_connection, sqlite_time
 from orderbridge.webhooks.repository import DeliveryStatus
 
 
@@ -75,7 +75,6 @@ _INSERT_ATTEMPTS_SQLITE = (
 async def _write_results_sqlite(
     session: AsyncSession, results: Sequence[Finished], *, now: datetime
 ) -> set[int]:
-    connection = await session.connection()
     # Lease check first, so that a stale worker writes neither row nor attempt. SQLite has
     # one writer and this transaction holds the write lock, so the check stays true until
     # the commit. Looked up by primary key and compared here: SQLite plans
@@ -123,8 +122,9 @@ async def _write_results_sqlite(
                 result.error,
             )
         )
-    await connection.exec_driver_sql(_UPDATE_SQLITE, updates)
-    await connection.exec_driver_sql(_INSERT_ATTEMPTS_SQLITE, attempts)
+    driver = await sqlite_connection(session)
+    await driver.executemany(_UPDATE_SQLITE, updates)
+    await driver.executemany(_INSERT_ATTEMPTS_SQLITE, attempts)
     return lost
 
 
