@@ -13,18 +13,13 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import (
-    BigInteger,
-    Integer,
-    String,
     bindparam,
     case,
-    column,
     delete,
     func,
     null,
     or_,
     select,
-    text,
     tuple_,
     update,
 )
@@ -39,7 +34,6 @@ from orderbridge.db.models import (
 from orderbridge.events.render import EventRecord
 from orderbridge.webhooks.repository import (
     DELIVERIES,
-    EVENTS,
     WEBHOOK_ENDPOINTS,
     DeliveryStatus,
 )
@@ -128,10 +122,10 @@ _QUEUE_HEADS = (
 # process has in flight), through a LATERAL index scan per endpoint; each ordered endpoint
 # its head when that is due and nothing before it is unfinished. The oldest ``limit`` of
 # those are locked (skipping other workers' picks), leased, and returned with their event.
-_CLAIM_PG = text(
-    """
+# Driver-level (psycopg placeholders), for the reasons given for SQLite below.
+_CLAIM_PG = """
 WITH flying AS (
-    SELECT * FROM unnest(CAST(:flying_ids AS text[]), CAST(:flying_counts AS integer[]))
+    SELECT * FROM unnest(CAST(%(flying_ids)s AS text[]), CAST(%(flying_counts)s AS integer[]))
         AS f(endpoint_id, n)
 ), open AS (
     SELECT e.id, e.max_concurrency - COALESCE(f.n, 0) AS free
@@ -140,49 +134,38 @@ WITH flying AS (
 ), candidates AS (
     SELECT due.id, due.next_attempt_at FROM open CROSS JOIN LATERAL (
         SELECT d.id, d.next_attempt_at FROM webhook_deliveries AS d
-        WHERE d.endpoint_id = open.id AND d.status = 'pending' AND d.next_attempt_at <= :now
+        WHERE d.endpoint_id = open.id AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
         ORDER BY d.next_attempt_at, d.id
         LIMIT open.free
     ) AS due
     UNION ALL
     SELECT d.id, d.next_attempt_at
     FROM webhook_deliveries AS d JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
-    WHERE e.enabled AND e.ordered AND d.status = 'pending' AND d.next_attempt_at <= :now
+    WHERE e.enabled AND e.ordered AND d.status = 'pending' AND d.next_attempt_at <= %(now)s
         AND NOT EXISTS (
             SELECT 1 FROM webhook_deliveries AS earlier
             WHERE earlier.endpoint_id = d.endpoint_id AND earlier.id < d.id
                 AND earlier.status IN ('pending', 'sending')
         )
     ORDER BY next_attempt_at, id
-    LIMIT :limit
+    LIMIT %(limit)s
 ), locked AS (
     SELECT d.id FROM webhook_deliveries AS d
     WHERE d.id IN (SELECT id FROM candidates) AND d.status = 'pending'
     FOR UPDATE SKIP LOCKED
 ), leased AS (
     UPDATE webhook_deliveries AS d
-    SET status = 'sending', lease_token = :token, lease_expires_at = :until, updated_at = :now
+    SET status = 'sending', lease_token = %(token)s, lease_expires_at = %(until)s,
+        updated_at = %(now)s
     FROM locked WHERE d.id = locked.id
     RETURNING d.id, d.endpoint_id, d.event_id, d.attempts
 )
-SELECT leased.id AS delivery_id, leased.endpoint_id AS delivery_endpoint_id,
-    leased.attempts AS delivery_attempts, ev.id, ev.txid, ev.pos, ev.store_id, ev.order_id,
-    ev.name, ev.occurred_at, ev.entity_id, ev.external_order_id, ev.external_order_number
+SELECT leased.id, leased.endpoint_id, leased.event_id, leased.attempts,
+    ev.txid, ev.pos, ev.store_id, ev.order_id, ev.name, ev.occurred_at, ev.entity_id,
+    ev.external_order_id, ev.external_order_number
 FROM leased JOIN events AS ev ON ev.id = leased.event_id
 ORDER BY leased.id
 """
-).columns(
-    column("delivery_id", BigInteger()),
-    column("delivery_endpoint_id", String()),
-    column("delivery_attempts", Integer()),
-    *(
-        EVENTS.c[name]
-        for name in (
-            "id", "txid", "pos", "store_id", "order_id", "name", "occurred_at", "entity_id",
-            "external_order_id", "external_order_number",
-        )
-    ),
-)  # fmt: skip
 
 
 async def claim_due_postgresql(
@@ -199,7 +182,8 @@ async def claim_due_postgresql(
     token = random_secrets.token_hex(16)
     # n may be negative: an endpoint allowed to claim ahead of its free slots.
     flying = [(ep, n) for ep, n in in_flight.items() if n != 0]
-    rows = await (await session.connection()).execute(
+    driver = await driver_connection(session)
+    cursor = await driver.execute(
         _CLAIM_PG,
         {
             "flying_ids": [ep for ep, _ in flying],
@@ -212,12 +196,10 @@ async def claim_due_postgresql(
     )
     return [
         (
-            Claimed(
-                row.delivery_id, row.delivery_endpoint_id, row.id, row.delivery_attempts, token
-            ),
-            cast(EventRecord, row),
+            Claimed(row[0], row[1], row[2], row[3], token),
+            cast(EventRecord, EventRow(row[2], *row[4:])),
         )
-        for row in rows.all()
+        for row in await cursor.fetchall()
     ]
 
 
@@ -275,12 +257,12 @@ async def lease_sqlite(
     return [(c, events[c.event_id]) for c in claimed]
 
 
-async def sqlite_connection(session: AsyncSession) -> Any:
-    """The session's aiosqlite connection, inside the session's transaction. Measured: a
-    statement through SQLAlchemy's aiosqlite adapter is four trips to the driver's thread
-    (cursor, execute, fetch, close), each one a wake-up of the event loop, and every row
-    becomes a ``Row``; ``execute_fetchall`` on the driver's connection is one trip and plain
-    tuples."""
+async def driver_connection(session: AsyncSession) -> Any:
+    """The session's driver connection (aiosqlite or psycopg's async one), inside the
+    session's transaction. Measured on SQLite: a statement through SQLAlchemy's aiosqlite
+    adapter is four trips to the driver's thread (cursor, execute, fetch, close), each one a
+    wake-up of the event loop, and every row becomes a ``Row``; ``execute_fetchall`` on the
+    driver's connection is one trip and plain tuples."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
@@ -288,7 +270,7 @@ async def sqlite_connection(session: AsyncSession) -> Any:
 
 async def driver_rows(session: AsyncSession, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
     """The rows of a driver-level SQLite statement (``?`` placeholders), in one trip."""
-    driver = await sqlite_connection(session)
+    driver = await driver_connection(session)
     return list(await driver.execute_fetchall(sql, parameters))
 
 

@@ -10,11 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.db.database import dialect_of
-from orderbridge.webhooks.claims import Claimed, driver_rows, sqlite_connection, sqlite_time
+from orderbridge.webhooks.claims import Claimed, driver_connection, driver_rows, sqlite_time
 from orderbridge.webhooks.repository import DeliveryStatus
 
 
@@ -122,7 +121,7 @@ async def _write_results_sqlite(
                 result.error,
             )
         )
-    driver = await sqlite_connection(session)
+    driver = await driver_connection(session)
     await driver.executemany(_UPDATE_SQLITE, updates)
     await driver.executemany(_INSERT_ATTEMPTS_SQLITE, attempts)
     return lost
@@ -134,10 +133,9 @@ async def _write_results_sqlite(
 # the server one statement per row. The batch travels as one JSON document: measured, the
 # driver spent more time dumping twelve arrays element by element than the rest of the
 # write took.
-_WRITE_RESULTS_PG = text(
-    """
+_WRITE_RESULTS_PG = """
 WITH results AS (
-    SELECT * FROM json_to_recordset(CAST(:results AS json))
+    SELECT * FROM json_to_recordset(CAST(%(results)s AS json))
         AS r(id bigint, token text, status text, attempt integer, next timestamptz,
              code integer, error text, completed timestamptz, endpoint_id text,
              attempted_at timestamptz, duration_ms integer, body text)
@@ -145,7 +143,7 @@ WITH results AS (
     UPDATE webhook_deliveries AS d
     SET status = r.status, attempts = r.attempt, next_attempt_at = r.next,
         last_status_code = r.code, last_error = r.error, lease_token = NULL,
-        lease_expires_at = NULL, updated_at = CAST(:now AS timestamptz),
+        lease_expires_at = NULL, updated_at = CAST(%(now)s AS timestamptz),
         completed_at = r.completed
     FROM results AS r
     WHERE d.id = r.id AND d.lease_token = r.token
@@ -158,7 +156,6 @@ SELECT r.id, r.endpoint_id, r.attempt, r.attempted_at, r.duration_ms, r.code, r.
 FROM results AS r JOIN held ON held.id = r.id
 RETURNING delivery_id
 """
-)
 
 
 async def _write_results_postgresql(
@@ -184,8 +181,9 @@ async def _write_results_postgresql(
                 "body": result.response_body,
             }
         )
-    written = await session.execute(
+    driver = await driver_connection(session)
+    written = await driver.execute(
         _WRITE_RESULTS_PG, {"results": orjson.dumps(rows).decode(), "now": now}
     )
-    held = {row[0] for row in written.all()}
+    held = {row[0] for row in await written.fetchall()}
     return {r.delivery.id for r in results} - held
