@@ -27,6 +27,7 @@ from bench.load import run_with_fast_loop
 from bench.stats import summarize
 from orderbridge.outbound.guard import OutboundPolicy, open_session
 from orderbridge.outbound.signing import Signer
+from orderbridge.runtime import settle_heap
 from orderbridge.webhooks.dispatcher import USER_AGENT, DispatcherOptions
 
 
@@ -103,6 +104,9 @@ async def run(spec: SenderSpec) -> dict[str, Any]:
 def main(argv: list[str]) -> None:
     data = json.loads(Path(argv[1]).read_text())
     spec = SenderSpec(**{**data, "messages": [tuple(m) for m in data["messages"]]})
+    # The garbage collector as the worker process sets it when its loops start
+    # (runtime.settle_heap): the same process settings on both sides.
+    settle_heap()
     work = run(spec)
     result = run_with_fast_loop(work) if spec.loop == "uvloop" else asyncio.run(work)
     sys.stdout.write(json.dumps(result) + "\n")
