@@ -6,7 +6,8 @@ single writer, takes the portable path."""
 from __future__ import annotations
 
 import secrets as random_secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, cast
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderbridge.db.database import Database
 from orderbridge.db.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -48,41 +50,52 @@ class Claimed:
     lease_token: str
 
 
-# SQLite's claim statements are driver-level SQL with JSON arrays for the id lists: a claim
-# runs many times a second, and measured, SQLAlchemy spent more per claim rendering the
-# expanding IN lists and converting every returned row's times than SQLite spent running the
-# statements. Times are compared and written as SQLAlchemy stores them on SQLite
+# SQLite's claim statements are driver-level SQL with JSON arrays for the id lists, and each
+# one returns at most one row, its rows aggregated into a JSON array. Measured: a claim runs
+# many times a second, and SQLAlchemy spent more per claim rendering the expanding IN lists
+# and converting every returned row's times than SQLite spent running the statements. And
+# the sqlite3 module releases the GIL around every step, i.e. every row: with the event
+# loop's thread busy sending, the driver's thread then waited for the GIL once per row
+# (claims of 40 ms, result writes of 60 ms, lanes running dry meanwhile); one step per
+# statement waits once. Times are compared and written as SQLAlchemy stores them on SQLite
 # (``sqlite_time``).
 
 # Due deliveries, oldest due first, of enabled endpoints not busy in this process; of an
-# ordered endpoint only the oldest unfinished one.
+# ordered endpoint only the oldest unfinished one: [[id, endpoint id, ordered], ...].
 _DUE_SQLITE = """
-SELECT d.id, d.endpoint_id, e.ordered
-FROM webhook_deliveries AS d JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
-WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND e.enabled = 1
-    AND (e.ordered = 0 OR NOT EXISTS (
-        SELECT 1 FROM webhook_deliveries AS earlier
-        WHERE earlier.endpoint_id = d.endpoint_id AND earlier.id < d.id
-            AND earlier.status IN ('pending', 'sending')
-    ))
-    AND d.endpoint_id NOT IN (SELECT value FROM json_each(?))
-ORDER BY d.next_attempt_at, d.id
-LIMIT ?
+SELECT json_group_array(json_array(id, endpoint_id, ordered)) FROM (
+    SELECT d.id, d.endpoint_id, e.ordered
+    FROM webhook_deliveries AS d JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND e.enabled = 1
+        AND (e.ordered = 0 OR NOT EXISTS (
+            SELECT 1 FROM webhook_deliveries AS earlier
+            WHERE earlier.endpoint_id = d.endpoint_id AND earlier.id < d.id
+                AND earlier.status IN ('pending', 'sending')
+        ))
+        AND d.endpoint_id NOT IN (SELECT value FROM json_each(?))
+    ORDER BY d.next_attempt_at, d.id
+    LIMIT ?
+)
 """
 
 # SQLite has a single writer: the picked rows cannot be taken by another worker between the
-# candidates query and this statement, which runs in the same write transaction.
+# candidates query and this statement, which runs in the same write transaction. The
+# deliveries come back with their events (a JSON array each).
 _LEASE_SQLITE = """
 UPDATE webhook_deliveries
 SET status = 'sending', lease_token = ?, lease_expires_at = ?, updated_at = ?
 WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'
-RETURNING id, endpoint_id, event_id, attempts
+RETURNING id, endpoint_id, event_id, attempts, (
+    SELECT json_array(ev.txid, ev.pos, ev.store_id, ev.order_id, ev.name, ev.occurred_at,
+        ev.entity_id, ev.external_order_id, ev.external_order_number)
+    FROM events AS ev WHERE ev.id = webhook_deliveries.event_id
+)
 """
 
-_EVENTS_SQLITE = """
-SELECT id, txid, pos, store_id, order_id, name, occurred_at, entity_id, external_order_id,
-    external_order_number
-FROM events WHERE id IN (SELECT value FROM json_each(?))
+_QUEUE_HEADS_SQLITE = """
+SELECT endpoint_id, min(id) FROM webhook_deliveries
+WHERE endpoint_id IN (SELECT value FROM json_each(?)) AND status IN ('pending', 'sending')
+GROUP BY endpoint_id
 """
 
 
@@ -207,58 +220,74 @@ async def claim_due_postgresql(
     ]
 
 
+@asynccontextmanager
+async def sqlite_writer(db: Database) -> AsyncIterator[Any]:
+    """SQLite's writer connection (aiosqlite's, queued for like every writer's) inside
+    ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error. Measured: every trip to
+    the driver's thread waits for a turn of the event loop, which the senders keep busy
+    (4-5 ms a trip at 4,000 deliveries/s); a claim through ``Database.transaction`` made
+    seven (SQLAlchemy's BEGIN alone is three: cursor, execute, close) and took 40 ms, long
+    enough for the lanes it was topping up to run dry. Here: BEGIN, the statements, COMMIT,
+    one trip each."""
+    async with db.write_engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.execute("BEGIN IMMEDIATE")
+        try:
+            yield driver
+        except BaseException:
+            # Queued behind whatever the driver's thread is still running, and ahead of
+            # the next writer's BEGIN, even if this task is cancelled meanwhile.
+            await driver.rollback()
+            raise
+        await driver.execute("COMMIT")
+
+
 async def due_candidates(
-    session: AsyncSession, *, now: datetime, limit: int, busy: Sequence[str]
+    driver: Any, *, now: datetime, limit: int, busy: Sequence[str]
 ) -> list[tuple[int, str, bool]]:
     """(delivery id, endpoint id, endpoint ordered) of due deliveries, oldest due first,
-    skipping endpoints that are disabled or already busy in this process (SQLite).
+    skipping endpoints that are disabled or already busy in this process (SQLite, on the
+    ``sqlite_writer`` connection).
 
     Of an ordered endpoint only the oldest unfinished delivery is a candidate: the others
     cannot go before it, and a backlog of them waiting behind a retry must not fill the
     ``limit`` rows and hide every other endpoint's due deliveries. (PostgreSQL claims with
     ``claim_due_postgresql`` instead, which also caps each endpoint at its free slots.)"""
-    rows = await driver_rows(
-        session, _DUE_SQLITE, (sqlite_time(now), orjson.dumps(list(busy)).decode(), limit)
+    rows = await driver.execute_fetchall(
+        _DUE_SQLITE, (sqlite_time(now), orjson.dumps(list(busy)).decode(), limit)
     )
-    return [(row[0], row[1], bool(row[2])) for row in rows]
+    return [(row[0], row[1], bool(row[2])) for row in orjson.loads(rows[0][0])]
 
 
-async def queue_heads(session: AsyncSession, endpoint_ids: Sequence[str]) -> dict[str, int]:
-    """For ordered endpoints: the oldest delivery not yet finished, which alone may go."""
-    connection = await session.connection()
-    rows = await connection.execute(_QUEUE_HEADS, {"endpoints": list(endpoint_ids)})
-    return {row[0]: row[1] for row in rows.all()}
+async def queue_heads(driver: Any, endpoint_ids: Sequence[str]) -> dict[str, int]:
+    """For ordered endpoints: the oldest delivery not yet finished, which alone may go
+    (SQLite, on the ``sqlite_writer`` connection)."""
+    rows = await driver.execute_fetchall(
+        _QUEUE_HEADS_SQLITE, (orjson.dumps(list(endpoint_ids)).decode(),)
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 async def lease_sqlite(
-    session: AsyncSession, ids: Sequence[int], *, now: datetime, lease_for: timedelta
+    driver: Any, ids: Sequence[int], *, now: datetime, lease_for: timedelta
 ) -> list[tuple[Claimed, EventRecord]]:
     """Mark the picked deliveries as sending under a fresh lease and return them with their
-    events, in delivery order (SQLite: its single writer cannot have given them to another
-    worker)."""
+    events, in delivery order (SQLite, on the ``sqlite_writer`` connection: its single
+    writer cannot have given them to another worker)."""
     if not ids:
         return []
     token = random_secrets.token_hex(16)
-    leased = await driver_rows(
-        session,
-        _LEASE_SQLITE,
-        (
-            token,
-            sqlite_time(now + lease_for),
-            sqlite_time(now),
-            orjson.dumps(list(ids)).decode(),
-        ),
-    )
-    claimed = sorted((Claimed(r[0], r[1], r[2], r[3], token) for r in leased), key=_by_id)
-    if not claimed:
-        return []
-    event_ids = orjson.dumps(list({c.event_id for c in claimed})).decode()
-    events: dict[int, EventRecord] = {}
-    for row in await driver_rows(session, _EVENTS_SQLITE, (event_ids,)):
-        at = datetime.fromisoformat(row[6]).replace(tzinfo=UTC)
-        event = EventRow(row[0], row[1], row[2], row[3], row[4], row[5], at, *row[7:])
-        events[row[0]] = cast(EventRecord, event)
-    return [(c, events[c.event_id]) for c in claimed]
+    picked = orjson.dumps(list(ids)).decode()
+    until = sqlite_time(now + lease_for)
+    rows = await driver.execute_fetchall(_LEASE_SQLITE, (token, until, sqlite_time(now), picked))
+    claimed = []
+    for row in sorted(rows):
+        ev = orjson.loads(row[4])
+        at = datetime.fromisoformat(ev[5]).replace(tzinfo=UTC)
+        event = EventRow(row[2], ev[0], ev[1], ev[2], ev[3], ev[4], at, ev[6], ev[7], ev[8])
+        claimed.append((Claimed(row[0], row[1], row[2], row[3], token), cast(EventRecord, event)))
+    return claimed
 
 
 async def driver_connection(session: AsyncSession) -> Any:
@@ -272,14 +301,29 @@ async def driver_connection(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-async def driver_rows(session: AsyncSession, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
-    """The rows of a driver-level SQLite statement (``?`` placeholders), in one trip."""
+async def driver_json(session: AsyncSession, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+    """The JSON array a driver-level SQLite statement returns as its one value (``?``
+    placeholders), in one trip to the driver's thread."""
     driver = await driver_connection(session)
-    return list(await driver.execute_fetchall(sql, parameters))
+    rows = await driver.execute_fetchall(sql, parameters)
+    return cast(list[Any], orjson.loads(rows[0][0]))
 
 
-def _by_id(claimed: Claimed) -> int:
-    return claimed.id
+_NOTE_SUCCESS_SQLITE = """
+UPDATE webhook_endpoints
+SET last_success_at = CASE WHEN last_success_at IS NULL OR last_success_at < ?1 THEN ?1
+        ELSE last_success_at END,
+    failing_since = CASE WHEN last_failure_at IS NULL OR last_failure_at <= ?1 THEN NULL
+        ELSE failing_since END
+WHERE id = ?2
+"""
+
+
+async def note_successes_sqlite(driver: Any, last_success: dict[str, datetime]) -> None:
+    """``note_successes`` on the ``sqlite_writer`` connection, in one trip."""
+    await driver.executemany(
+        _NOTE_SUCCESS_SQLITE, [(sqlite_time(at), ep) for ep, at in sorted(last_success.items())]
+    )
 
 
 async def release_expired(session: AsyncSession, *, now: datetime) -> int:

@@ -46,7 +46,7 @@ from orderbridge.webhooks.policy import (
     RetryPolicy,
     parse_retry_after,
 )
-from orderbridge.webhooks.results import Finished, write_results
+from orderbridge.webhooks.results import Finished, write_results, write_results_sqlite
 from orderbridge.webhooks.service import WebhookService
 from orderbridge.webhooks.targets import Target, Targets
 
@@ -242,17 +242,22 @@ class WebhookDispatcher:
         if self.db.is_postgres:
             return await self._claim_in_one_statement(limit, now)
         query_limit = 4 * limit
-        async with self.db.transaction() as session:
+        async with claims.sqlite_writer(self.db) as driver:
             targets_needed: dict[str, int] = {}
             # Endpoints that hold all they may are left out of the query itself, so that a
             # slow endpoint's backlog cannot crowd the others out of the candidates.
             busy = [ep for ep, n in self._held.items() if n >= self._targets.depth(ep)]
-            candidates = await claims.due_candidates(session, now=now, limit=query_limit, busy=busy)
+            candidates = await claims.due_candidates(driver, now=now, limit=query_limit, busy=busy)
             if not candidates:
                 return 0, False
-            targets = await self._targets.fresh(session, {c[1] for c in candidates}, now)
+            endpoints = {c[1] for c in candidates}
+            targets = self._targets.cached(endpoints, now)
+            if targets is None:
+                # Read on a connection of its own; the writer stays in this transaction.
+                async with self.db.reader() as session:
+                    targets = await self._targets.fresh(session, endpoints, now)
             ordered = {ep for _, ep, is_ordered in candidates if is_ordered}
-            heads = await claims.queue_heads(session, list(ordered)) if ordered else {}
+            heads = await claims.queue_heads(driver, list(ordered)) if ordered else {}
             picked: list[int] = []
             for delivery_id, endpoint_id, is_ordered in candidates:
                 target = targets.get(endpoint_id)
@@ -267,7 +272,7 @@ class WebhookDispatcher:
                 if len(picked) >= limit:
                     break
             claimed = await claims.lease_sqlite(
-                session, picked, now=now, lease_for=self.options.lease
+                driver, picked, now=now, lease_for=self.options.lease
             )
             if not claimed:
                 return 0, False
@@ -427,6 +432,19 @@ class WebhookDispatcher:
             return
         batch, self._results = self._results, []
         now = self.clock.now()
+        if not self.db.is_postgres and all(r.succeeded for r in batch):
+            # The usual batch on SQLite, in as few trips to the driver's thread as it takes
+            # (see claims.sqlite_writer): a flush holds the one writer connection, and the
+            # next claim waits for it.
+            async with claims.sqlite_writer(self.db) as driver:
+                lost = await write_results_sqlite(driver, batch, now=now)
+                successes = self._successes_to_note([r for r in batch if r.delivery.id not in lost])
+                if successes:
+                    await claims.note_successes_sqlite(driver, successes)
+            self._noted(successes)
+            if lost:
+                log.warning("%s deliveries were taken over by another dispatcher", len(lost))
+            return
         async with self.db.transaction() as session:
             lost = await write_results(session, batch, now=now)
             if lost:
@@ -434,6 +452,27 @@ class WebhookDispatcher:
             await self._update_endpoints(
                 session, [r for r in batch if r.delivery.id not in lost], now
             )
+
+    def _successes_to_note(self, succeeded: Sequence[Finished]) -> dict[str, datetime]:
+        """Of endpoints whose batch all succeeded: the last success of those not noted in
+        the last ``SUCCESS_NOTE_INTERVAL``."""
+        moment = time.monotonic()
+        latest: dict[str, datetime] = {}
+        for result in succeeded:
+            endpoint_id = result.delivery.endpoint_id
+            at = latest.get(endpoint_id)
+            if at is None or result.attempted_at > at:
+                latest[endpoint_id] = result.attempted_at
+        return {
+            ep: at
+            for ep, at in latest.items()
+            if moment - self._success_noted.get(ep, -1e9) >= SUCCESS_NOTE_INTERVAL
+        }
+
+    def _noted(self, successes: dict[str, datetime]) -> None:
+        moment = time.monotonic()
+        for endpoint_id in successes:
+            self._success_noted[endpoint_id] = moment
 
     async def _update_endpoints(
         self, session: AsyncSession, results: Sequence[Finished], now: datetime
@@ -444,19 +483,22 @@ class WebhookDispatcher:
         # An endpoint whose batch all succeeded only needs last_success_at moved and
         # failing_since cleared, without a lock or the ORM, and at most once per
         # SUCCESS_NOTE_INTERVAL: both may lag that long behind the last success.
-        moment = time.monotonic()
-        successes: dict[str, datetime] = {}
+        successes = self._successes_to_note(
+            [
+                r
+                for outcomes in by_endpoint.values()
+                if all(o.succeeded for o in outcomes)
+                for r in outcomes
+            ]
+        )
         for endpoint_id, outcomes in list(by_endpoint.items()):
             if all(r.succeeded for r in outcomes):
                 del by_endpoint[endpoint_id]
-                if moment - self._success_noted.get(endpoint_id, -1e9) >= SUCCESS_NOTE_INTERVAL:
-                    successes[endpoint_id] = max(r.attempted_at for r in outcomes)
             else:
                 self._success_noted.pop(endpoint_id, None)
         if successes:
             await claims.note_successes(session, successes)
-            for endpoint_id in successes:
-                self._success_noted[endpoint_id] = moment
+            self._noted(successes)
         if not by_endpoint:
             return
         rows = await session.scalars(

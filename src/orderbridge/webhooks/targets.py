@@ -88,18 +88,30 @@ class Targets:
         target = self._cached.get(endpoint_id)
         return target.refill_at if target else 0
 
-    async def fresh(self, session: AsyncSession, ids: set[str], now: datetime) -> dict[str, Target]:
-        """The endpoints' targets, read again when older than ``TARGET_TTL`` (two queries,
-        at most about once a second per endpoint under load)."""
+    def cached(self, ids: set[str], now: datetime) -> dict[str, Target] | None:
+        """The endpoints' targets if none of them needs reading again, else None."""
+        if self._stale(ids, now):
+            return None
+        cached = self._cached
+        return {ep: cached[ep] for ep in ids}
+
+    def _stale(self, ids: set[str], now: datetime) -> list[str]:
         moment = time.monotonic()
         cached = self._cached
-        stale = [
+        return [
             ep
             for ep in ids
             if (target := cached.get(ep)) is None
             or moment - target.loaded_at >= TARGET_TTL
             or (target.valid_until is not None and target.valid_until <= now)
         ]
+
+    async def fresh(self, session: AsyncSession, ids: set[str], now: datetime) -> dict[str, Target]:
+        """The endpoints' targets, read again when older than ``TARGET_TTL`` (two queries,
+        at most about once a second per endpoint under load)."""
+        moment = time.monotonic()
+        cached = self._cached
+        stale = self._stale(ids, now)
         if stale:
             rows = await claims.endpoint_settings(session, stale)
             secrets: dict[str, list[str]] = defaultdict(list)
