@@ -64,8 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--worker-loop",
         choices=["asyncio", "uvloop"],
-        default="asyncio",
-        help="event loop of the worker processes (orderbridge worker: asyncio)",
+        default="uvloop",
+        help="event loop of the worker processes (orderbridge worker: uvloop when installed)",
     )
     parser.add_argument(
         "--profile-workers",

@@ -22,6 +22,7 @@ from orderbridge.db.database import Database
 from orderbridge.db.models import Event
 from orderbridge.db.types import BigIntPK
 from orderbridge.ids import FeedPosition
+from orderbridge.runtime import settle_heap
 
 METADATA = MetaData()
 
@@ -52,6 +53,7 @@ def create_baseline_app(database_url: str, *, pool_size: int = 10) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settle_heap()  # the service's garbage collector settings (orderbridge.runtime)
         yield
         await db.dispose()
 

@@ -57,7 +57,7 @@ class Options:
     pipeline_workers: int | None = None  # None: 2 on PostgreSQL, 1 on SQLite
     raw_duration: float = 10.0
     push_orders: int = 300
-    worker_loop: str = "asyncio"  # bench.worker's event loop (orderbridge worker: asyncio)
+    worker_loop: str = "uvloop"  # bench.worker's event loop (orderbridge worker: uvloop)
     profile_workers: bool = False
     results_dir: Path = Path("bench/results")
     seed: int = 1

@@ -39,7 +39,7 @@ class SenderSpec:
     count: int
     concurrency: int
     warmup: int = 500
-    loop: str = "asyncio"  # the dispatcher's (orderbridge worker runs asyncio.run); or "uvloop"
+    loop: str = "uvloop"  # the dispatcher's (orderbridge worker runs on uvloop); or "asyncio"
 
 
 async def _phase(

@@ -6,7 +6,7 @@ command line instead of the environment, so that the harness can also wrap it in
 (``--profile-out``) and apply bench.experiments (``--experiment``). It writes ``ready`` to
 ``--ready-file`` once the container is built and stops on SIGTERM, letting running jobs and
 in-flight deliveries finish first, as ``orderbridge worker`` does. Its event loop is
-asyncio's own, as in ``orderbridge worker`` (``--loop uvloop`` prices a change to that).
+uvloop, as in ``orderbridge worker`` (``--loop asyncio`` prices asyncio's own).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-dispatcher", action="store_true", help="jobs only")
     parser.add_argument("--ready-file", type=Path, required=True)
     parser.add_argument("--experiment", action="append", default=[], choices=sorted(EXPERIMENTS))
-    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
     parser.add_argument("--profile-out", help="run under cProfile and write the stats here")
     return parser
 

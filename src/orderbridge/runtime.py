@@ -32,14 +32,15 @@ async def supervise(name: str, loop: Loop, stop: asyncio.Event, *, max_delay: fl
         delay = min(max_delay, delay * 2)
 
 
-# The collector's threshold for the youngest generation while background loops run (the
+# The collector's threshold for the youngest generation in a serving process (the
 # interpreter's default is 700).
 YOUNG_GENERATION_THRESHOLD = 10_000
 _heap_settled = False
 
 
 def settle_heap() -> None:
-    """Keep the garbage collector off the hot path of a process's background loops.
+    """Keep the garbage collector off the hot path of a long-running process: the API's
+    requests (the app's lifespan calls this) and the background loops.
 
     Measured in the webhook dispatcher (20,000 deliveries at concurrency 100): with the
     interpreter's defaults, collections took 60-120 µs per delivery, a third of its CPU.
@@ -48,7 +49,8 @@ def settle_heap() -> None:
     ``gc.freeze`` moves them out of the collector's sight. The young collections ran every
     700 net allocations, i.e. several times per hundred requests in flight, each one
     traversing their live objects: at 10,000 they run about once per 10,000 deliveries. A
-    worker's garbage cycles are still collected, a little later.
+    worker's garbage cycles are still collected, a little later. Checkout intake at 32
+    concurrent clients: about 15 % less CPU per request.
 
     Once per process (an embedded worker may start with every app a test builds): objects
     frozen stay out of the collector for good, so only the heap of the first start is."""

@@ -25,7 +25,7 @@ from orderbridge.api import (
 )
 from orderbridge.api.auth import Authenticator
 from orderbridge.bootstrap import Container
-from orderbridge.runtime import start_background
+from orderbridge.runtime import settle_heap, start_background
 from orderbridge.settings import WorkerMode
 from orderbridge.ui import app as ui_app
 
@@ -43,6 +43,7 @@ def create_app(container: Container, *, manage_container: bool = True) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks = []
+        settle_heap()  # API processes too: a request allocates as much as a delivery
         if container.settings.worker_mode is WorkerMode.EMBEDDED:
             tasks = start_background(container, stop)
         try:

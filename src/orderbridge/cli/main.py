@@ -16,7 +16,7 @@ import uvicorn
 
 from orderbridge.bootstrap import Container, build
 from orderbridge.cli import processing as processing_commands
-from orderbridge.cli.common import emit, load_settings, prepare_database, run
+from orderbridge.cli.common import emit, load_settings, prepare_database, run, run_serving
 from orderbridge.cli.connections import connections as connections_commands
 from orderbridge.cli.connections import push as push_commands
 from orderbridge.cli.refunds import refunds as refunds_commands
@@ -68,7 +68,7 @@ def _serve(
                 with contextlib.suppress(asyncio.CancelledError):
                     await side
 
-    asyncio.run(main())
+    run_serving(main())
 
 
 @main.command()
@@ -164,7 +164,7 @@ def worker(concurrency: int | None) -> None:
         logging.getLogger("orderbridge.worker").info("worker started")
         await asyncio.gather(*start_background(container, stop))
 
-    run(work, settings)
+    run(work, settings, serving=True)
 
 
 # ---- database -----------------------------------------------------------------------------
