@@ -5,12 +5,13 @@ need since its writers are serialised."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.db.database import dialect_of, wake_after_commit
@@ -18,6 +19,15 @@ from orderbridge.db.models import Job
 from orderbridge.jobs.retry import DEFAULT_RETRY, RetryPolicy
 
 JOBS: Table = Job.__table__  # type: ignore[assignment]
+
+# Built once: the batch worker holds and finishes a claim's jobs with these.
+_HOLD = select(JOBS.c.id).where(
+    JOBS.c.id.in_(bindparam("ids", expanding=True)), JOBS.c.lease_token == bindparam("token")
+)
+_HOLD_MANY = {"postgresql": _HOLD.order_by(JOBS.c.id).with_for_update(), "sqlite": _HOLD}
+_FINISH_MANY = delete(JOBS).where(
+    JOBS.c.id.in_(bindparam("ids", expanding=True)), JOBS.c.lease_token == bindparam("token")
+)
 
 
 class JobStatus(StrEnum):
@@ -69,15 +79,26 @@ async def enqueue(
 
 
 async def claim(
-    session: AsyncSession, *, now: datetime, limit: int, lease: timedelta
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    kinds: Collection[str] = (),
+    other_kinds: Collection[str] = (),
 ) -> list[ClaimedJob]:
     """Take up to ``limit`` due jobs: queued ones whose time has come, and running ones whose
-    worker's lease has expired (that worker died or hung)."""
+    worker's lease has expired (that worker died or hung). ``kinds`` keeps only those kinds,
+    ``other_kinds`` leaves those out. The jobs of one claim share its lease token."""
     due = or_(
         and_(Job.status == JobStatus.QUEUED.value, Job.run_at <= now),
         and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now),
     )
     candidates = select(Job.id).where(due).order_by(Job.run_at).limit(limit)
+    if kinds:
+        candidates = candidates.where(Job.kind.in_(sorted(kinds)))
+    if other_kinds:
+        candidates = candidates.where(Job.kind.not_in(sorted(other_kinds)))
     if dialect_of(session) == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     token = secrets.token_hex(16)
@@ -117,8 +138,32 @@ async def hold(session: AsyncSession, job: ClaimedJob) -> bool:
     return (await session.scalar(statement)) is not None
 
 
+async def hold_many(session: AsyncSession, jobs: Sequence[ClaimedJob]) -> set[int]:
+    """``hold`` for the jobs of one claim (one lease token) in one statement: the ids of
+    those whose lease still holds, locked for the transaction."""
+    tokens = {job.lease_token for job in jobs}
+    assert len(tokens) <= 1, "held together: jobs of one claim"
+    if not jobs:
+        return set()
+    statement = _HOLD_MANY[dialect_of(session)]
+    connection = await session.connection()
+    rows = await connection.execute(
+        statement, {"ids": [job.id for job in jobs], "token": jobs[0].lease_token}
+    )
+    return set(rows.scalars().all())
+
+
 async def finish(session: AsyncSession, job: ClaimedJob) -> None:
     await session.execute(delete(Job).where(Job.id == job.id, Job.lease_token == job.lease_token))
+
+
+async def finish_many(session: AsyncSession, jobs: Sequence[ClaimedJob]) -> None:
+    """``finish`` for jobs of one claim, held by ``hold_many``: one statement."""
+    if jobs:
+        connection = await session.connection()
+        await connection.execute(
+            _FINISH_MANY, {"ids": [job.id for job in jobs], "token": jobs[0].lease_token}
+        )
 
 
 async def reschedule(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -57,6 +57,29 @@ class OutsideFirst(Generic[T]):
         return await self.inside(session, job, await self.outside(job))
 
 
+# Runs the jobs of a batch (one kind, one claim) in the open session; returns, per job and in
+# the same order, what a ``JobHandler`` returns for it. Raising fails the batch as a whole.
+BatchHandler = Callable[[AsyncSession, Sequence[ClaimedJob]], Awaitable[list[datetime | None]]]
+
+
+class Batched:
+    """A handler that can also run many claimed jobs of its kind in one transaction: one
+    lease check for all, one DELETE of the finished, one COMMIT, and whatever ``many`` can
+    share between them (the pipeline loads its orders in one statement). A job's effects
+    then commit with the others' or not at all. If the batch raises, it is rolled back and
+    its jobs run again one by one, each in its own transaction, through ``one``: a job that
+    fails there fails alone. A retried job (``attempts`` > 1: its last run failed, or its
+    worker died) always runs alone, so that one that kills its worker cannot take the rest
+    of a batch down with it on every attempt. Called as a plain ``JobHandler`` it is ``one``."""
+
+    def __init__(self, one: JobHandler, many: BatchHandler) -> None:
+        self.one = one
+        self.many = many
+
+    async def __call__(self, session: AsyncSession, job: ClaimedJob) -> datetime | None:
+        return await self.one(session, job)
+
+
 class PermanentJobError(Exception):
     """Raised by a handler when trying again cannot help: the job fails at once."""
 
@@ -85,6 +108,9 @@ class Worker:
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._running: set[asyncio.Task[None]] = set()
+        self._batched = frozenset(
+            kind for kind, handler in self.handlers.items() if isinstance(handler, Batched)
+        )
 
     def wake(self) -> None:
         """Tell an idle worker that jobs were just committed (same process only)."""
@@ -134,16 +160,65 @@ class Worker:
         if free <= 0:
             await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
             return 1
-        limit = min(free, self.options.batch_size)
+        # Jobs of a ``Batched`` kind take one slot per batch of up to ``batch_size``; any
+        # other job takes a slot of its own.
+        batches: list[list[ClaimedJob]] = []
         async with self.db.transaction() as session:
-            jobs = await queue.claim(
-                session, now=self.clock.now(), limit=limit, lease=self.options.lease
-            )
+            now, lease = self.clock.now(), self.options.lease
+            if self._batched:
+                claimed = await queue.claim(
+                    session, now=now, limit=self.options.batch_size, lease=lease,
+                    kinds=self._batched,
+                )  # fmt: skip
+                batches = _batches(claimed)
+                free -= len(batches)
+            jobs: list[ClaimedJob] = []
+            if free > 0:
+                jobs = await queue.claim(
+                    session, now=now, limit=min(free, self.options.batch_size), lease=lease,
+                    other_kinds=self._batched,
+                )  # fmt: skip
+        for batch in batches:
+            self._start(self._execute_batch(batch))
         for job in jobs:
-            task = asyncio.create_task(self._execute(job))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-        return len(jobs)
+            self._start(self._execute(job))
+        return len(jobs) + sum(len(batch) for batch in batches)
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _execute_batch(self, jobs: list[ClaimedJob]) -> None:
+        """Jobs of one ``Batched`` kind from one claim, in one transaction (see ``Batched``)."""
+        if len(jobs) == 1:
+            await self._execute(jobs[0])
+            return
+        handler = self.handlers[jobs[0].kind]
+        assert isinstance(handler, Batched)
+        try:
+            async with self.db.transaction() as session:
+                held = await queue.hold_many(session, jobs)
+                mine = [job for job in jobs if job.id in held]
+                for job in jobs:
+                    if job.id not in held:
+                        log.warning("job %s: lease lost, another worker has it", job.id)
+                results = await handler.many(session, mine) if mine else []
+                now = self.clock.now()
+                await queue.finish_many(
+                    session,
+                    [job for job, later in zip(mine, results, strict=True) if later is None],
+                )
+                for job, later in zip(mine, results, strict=True):
+                    if later is not None:
+                        await queue.reschedule(session, job, later, now=now)
+        except Exception:
+            log.warning(
+                "a batch of %s %s jobs failed; running them one by one",
+                len(jobs), jobs[0].kind, exc_info=True,
+            )  # fmt: skip
+            for job in jobs:
+                await self._execute(job)
 
     async def _execute(self, job: ClaimedJob) -> None:
         handler = self.handlers.get(job.kind)
@@ -186,6 +261,18 @@ class Worker:
             return
         level = logging.ERROR if status is JobStatus.FAILED else logging.WARNING
         log.log(level, "job %s (%s) attempt %s failed: %s", job.id, job.kind, job.attempts, message)
+
+
+def _batches(jobs: list[ClaimedJob]) -> list[list[ClaimedJob]]:
+    """One batch per kind of first attempts; every retried job a batch of its own."""
+    by_kind: dict[str, list[ClaimedJob]] = {}
+    alone: list[list[ClaimedJob]] = []
+    for job in jobs:
+        if job.attempts > 1:
+            alone.append([job])
+        else:
+            by_kind.setdefault(job.kind, []).append(job)
+    return [*by_kind.values(), *alone]
 
 
 async def _first(*waits: Awaitable[object]) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.jobs.queue import ClaimedJob
-from orderbridge.jobs.worker import JobHandler, PermanentJobError
+from orderbridge.jobs.worker import Batched, JobHandler, PermanentJobError
 from orderbridge.orders.service import (
     FINALISE_ORDER,
     PROCESS_ORDER,
@@ -29,6 +30,11 @@ def order_job_handlers(
     async def process(session: AsyncSession, job: ClaimedJob) -> datetime | None:
         return await pipeline.run(session, order_id(job))
 
+    async def process_many(
+        session: AsyncSession, jobs: Sequence[ClaimedJob]
+    ) -> list[datetime | None]:
+        return await pipeline.run_many(session, [order_id(job) for job in jobs])
+
     async def finalise(session: AsyncSession, job: ClaimedJob) -> datetime | None:
         await orders.finalise(session, order_id(job))
         return None
@@ -37,4 +43,8 @@ def order_job_handlers(
         await release.run(session, order_id(job))
         return None
 
-    return {PROCESS_ORDER: process, FINALISE_ORDER: finalise, RELEASE_PAYMENT: release_payment}
+    return {
+        PROCESS_ORDER: Batched(process, process_many),
+        FINALISE_ORDER: finalise,
+        RELEASE_PAYMENT: release_payment,
+    }

@@ -275,25 +275,28 @@ class OrderService:
     async def apply(self, session: AsyncSession, order: Order, change: StatusChange) -> None:
         """Write a checked status change: the order's columns, its event (the audit entry)
         and the follow-up jobs of the new status."""
-        order.status = change.to_status.value
-        order.updated_at = change.at
-        if change.to_status is OrderStatus.CANCELLED:
-            order.cancel_reason = change.reason.value if change.reason else None
-            order.cancelled_by = (
-                ActorKind.MERCHANT.value
-                if change.actor.kind is ActorKind.MERCHANT
-                else ActorKind.SYSTEM.value
-            )
-            order.cancel_note = change.note
-            order.cancelled_at = change.at
+        await self.apply_many(session, [(order, change)])
+
+    async def apply_many(
+        self, session: AsyncSession, changes: list[tuple[Order, StatusChange]]
+    ) -> None:
+        """``apply`` for several orders in one transaction (the worker's batches): the
+        orders' columns in one flush (the ORM writes rows changed alike with one
+        executemany), then each change's event, follow-up jobs and status hooks, in the
+        order given."""
+        if not changes:
+            return
+        for order, change in changes:
+            _set_status(order, change)
         await session.flush()
-        await self._record(
-            session,
-            order.store_id,
-            order.id,
-            change,
-            external=(order.external_order_id, order.external_order_number),
-        )
+        for order, change in changes:
+            await self._record(
+                session,
+                order.store_id,
+                order.id,
+                change,
+                external=(order.external_order_id, order.external_order_number),
+            )
 
     async def _record(
         self,
@@ -324,3 +327,17 @@ class OrderService:
             await queue.enqueue(session, kind, now=change.at, order_id=order_id)
         for hook in self.hooks:
             await hook(session, store_id, order_id, change)
+
+
+def _set_status(order: Order, change: StatusChange) -> None:
+    order.status = change.to_status.value
+    order.updated_at = change.at
+    if change.to_status is OrderStatus.CANCELLED:
+        order.cancel_reason = change.reason.value if change.reason else None
+        order.cancelled_by = (
+            ActorKind.MERCHANT.value
+            if change.actor.kind is ActorKind.MERCHANT
+            else ActorKind.SYSTEM.value
+        )
+        order.cancel_note = change.note
+        order.cancelled_at = change.at

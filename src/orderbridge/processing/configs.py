@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +48,49 @@ async def for_order(session: AsyncSession, order: Order) -> ProcessingConfig:
         order.processing_version = number
         return config
     return await version(session, order.store_id, order.processing_version)
+
+
+class ConfigCache:
+    """The configurations of a worker process's orders, parsed once per (store, version).
+
+    A version is never changed once written (a change is a new version), so a parsed one
+    stays valid for good; what must be asked each time is only which version is a store's
+    current one, for orders processed for the first time: one query per batch of orders,
+    whatever the number of stores in it."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._parsed: dict[tuple[str, int], ProcessingConfig] = {}
+
+    async def for_orders(
+        self, session: AsyncSession, orders: Sequence[Order]
+    ) -> dict[int, ProcessingConfig]:
+        """``for_order`` of each order, by order id (fixing the version of those processed
+        for the first time)."""
+        unfixed = {order.store_id for order in orders if order.processing_version is None}
+        newest: dict[str, int] = {}
+        if unfixed:
+            rows = await session.execute(
+                select(ConfigRow.store_id, func.max(ConfigRow.version))
+                .where(ConfigRow.store_id.in_(sorted(unfixed)))
+                .group_by(ConfigRow.store_id)
+            )
+            newest = {store_id: int(number) for store_id, number in rows.all()}
+        found: dict[int, ProcessingConfig] = {}
+        for order in orders:
+            if order.processing_version is None:
+                order.processing_version = newest.get(order.store_id, 0)
+            found[order.id] = await self.version(session, order.store_id, order.processing_version)
+        return found
+
+    async def version(self, session: AsyncSession, store_id: str, number: int) -> ProcessingConfig:
+        config = self._parsed.get((store_id, number))
+        if config is None:
+            config = await version(session, store_id, number)
+            if len(self._parsed) >= self._size:
+                self._parsed.clear()
+            self._parsed[store_id, number] = config
+        return config
 
 
 def parse(document: dict[str, Any]) -> ProcessingConfig:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbridge.db.models import Order, PaymentConfirmation, Store
+from orderbridge.db.models import Order, PaymentConfirmation
 from orderbridge.money import format_amount
 from orderbridge.orders.lifecycle import CancellationReason
 from orderbridge.payments.port import PaymentRejected, PaymentState, PaymentStatus
@@ -29,7 +29,7 @@ PAYMENT_FAILED = CancellationReason.PAYMENT_FAILED
 class StepContext:
     session: AsyncSession
     order: Order
-    store: Store
+    store_country: str
     config: ProcessingConfig
     now: datetime
     providers: PaymentProviders
@@ -44,7 +44,7 @@ class StepContext:
             self.order.document,
             currency=self.order.currency,
             total=self.order.total,
-            store_country=self.store.country,
+            store_country=self.store_country,
             card_fingerprint=self.order.card_fingerprint,
             card_country=self.order.card_country,
         )
@@ -152,7 +152,7 @@ async def _deferred_payment(ctx: StepContext) -> StepResult:
 async def prohibited_goods(ctx: StepContext) -> StepResult:
     facts = ctx.facts()
     rules = ctx.config.prohibited.rules.rules()
-    violations = find_prohibited(facts.items, ctx.store.country, facts.shipping_country, rules)
+    violations = find_prohibited(facts.items, ctx.store_country, facts.shipping_country, rules)
     if violations:
         return StepResult.failed(
             CancellationReason.PROHIBITED_GOODS,
