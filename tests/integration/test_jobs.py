@@ -13,7 +13,7 @@ from orderbridge.db.models import Job
 from orderbridge.jobs import queue
 from orderbridge.jobs.queue import ClaimedJob, JobStatus
 from orderbridge.jobs.retry import RetryPolicy
-from orderbridge.jobs.worker import PermanentJobError, Worker, WorkerOptions
+from orderbridge.jobs.worker import Batched, PermanentJobError, Worker, WorkerOptions
 
 NO_JITTER = RetryPolicy(base_seconds=10, factor=2, max_seconds=100, jitter=0)
 
@@ -112,6 +112,68 @@ async def test_expired_lease_is_taken_over_and_the_stale_worker_cannot_finish(
     async with container.db.transaction() as session:
         assert not await queue.hold(session, stale)
         assert await queue.hold(session, fresh)
+
+
+async def test_a_claim_s_stale_jobs_are_not_held_with_the_others(
+    container: Container, clock: FrozenClock
+) -> None:
+    for _ in range(3):
+        await _enqueue(container)
+    lease = timedelta(seconds=30)
+    async with container.db.transaction() as session:
+        stale = await queue.claim(session, now=clock.now(), limit=10, lease=lease)
+    clock.advance(seconds=31)
+    async with container.db.transaction() as session:
+        [taken] = await queue.claim(session, now=clock.now(), limit=1, lease=lease)
+    async with container.db.transaction() as session:
+        held = await queue.hold_many(session, stale)
+        assert held == {job.id for job in stale} - {taken.id}
+        await queue.finish_many(session, [job for job in stale if job.id in held])
+    async with container.db.reader() as session:
+        assert (await session.scalars(select(Job.id))).all() == [taken.id]
+
+
+async def test_batched_jobs_run_together_and_one_by_one_when_the_batch_fails(
+    container: Container, clock: FrozenClock
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    async def one(_session: object, job: ClaimedJob) -> None:
+        seen.append(("one", job.attempts))
+        if job.payload.get("bad"):
+            raise RuntimeError("bad job")
+
+    async def many(_session: object, jobs: list[ClaimedJob]) -> list[None]:
+        seen.append(("many", len(jobs)))
+        if any(job.payload.get("bad") for job in jobs):
+            raise RuntimeError("bad job in the batch")
+        return [None] * len(jobs)
+
+    async def enqueue(**payload: object) -> None:
+        async with container.db.transaction() as session:
+            await queue.enqueue(session, "test.job", now=clock.now(), payload=payload)
+
+    worker = _worker(container, Batched(one, many))  # type: ignore[arg-type]
+    for _ in range(3):
+        await enqueue()
+    assert await worker.run_until_idle() == 3
+    assert seen == [("many", 3)]
+
+    seen.clear()
+    await enqueue()
+    await enqueue(bad=True)
+    await enqueue()
+    await worker.run_until_idle()
+    assert seen == [("many", 3), ("one", 1), ("one", 1), ("one", 1)]
+    job = await _job(container)  # only the bad one is left, to be retried
+    assert (job.status, job.attempts, job.payload) == (JobStatus.QUEUED, 1, {"bad": True})
+
+    seen.clear()
+    await enqueue()
+    clock.advance(seconds=10)
+    await worker.run_until_idle()
+    # The retried job runs alone; the new one, alone in its kind's batch, runs as one too.
+    assert sorted(seen) == [("one", 1), ("one", 2)]
 
 
 async def test_operator_retry_requeues_a_failed_job(container: Container) -> None:
