@@ -9,7 +9,7 @@ read once per transaction under the write lock. Why this order is gap-free: even
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,13 @@ _STATEMENTS = {
     for dialect in ("postgresql", "sqlite")
     for first in (True, False)
 }
+# Several events of one transaction on PostgreSQL: SQLAlchemy sends the rows as one
+# multi-row INSERT (each row takes the transaction id inline), ids back in the rows' order.
+_INSERT_MANY = (
+    insert(EVENTS)
+    .values(txid=func.pg_current_xact_id().cast(Text).cast(BigInteger))
+    .returning(EVENTS.c.id, sort_by_parameter_order=True)
+)
 
 
 class EventRecorder:
@@ -75,25 +82,9 @@ class EventRecorder:
     async def record(self, session: AsyncSession, event: NewEvent) -> int:
         pos = session.info.get(_POS_KEY, 0)
         session.info[_POS_KEY] = pos + 1
-        values = {
-            "pos": pos,
-            "store_id": event.store_id,
-            "order_id": event.order_id,
-            "name": event.name,
-            "occurred_at": event.at,
-            "entity_id": event.entity_id,
-            "external_order_id": event.external_order_id,
-            "external_order_number": event.external_order_number,
-            "actor_kind": event.actor.kind.value,
-            "actor_id": event.actor.id,
-            "from_status": event.from_status,
-            "to_status": event.to_status,
-            "reason": event.reason,
-            "note": event.note,
-        }
         statement = _STATEMENTS[(dialect_of(session), pos == 0)]
         connection = await session.connection()
-        row_id = (await connection.execute(statement, values)).scalar()
+        row_id = (await connection.execute(statement, _values(event, pos))).scalar()
         assert row_id is not None
         for listener in self.listeners:
             await listener(session, event, row_id)
@@ -118,3 +109,41 @@ class EventRecorder:
         for listener in self.listeners:
             if listener not in done:
                 await listener(session, event, row_id)
+
+    async def record_many(self, session: AsyncSession, events: Sequence[NewEvent]) -> list[int]:
+        """``record`` for several events, in their order, with their listeners. On
+        PostgreSQL their rows are one INSERT; SQLite, whose txid rule reads the events
+        stored so far, records them one by one (it has no round trips to save)."""
+        if len(events) < 2 or dialect_of(session) != "postgresql":
+            return [await self.record(session, event) for event in events]
+        pos = session.info.get(_POS_KEY, 0)
+        session.info[_POS_KEY] = pos + len(events)
+        connection = await session.connection()
+        result = await connection.execute(
+            _INSERT_MANY, [_values(event, pos + index) for index, event in enumerate(events)]
+        )
+        row_ids = [int(row_id) for row_id in result.scalars().all()]
+        assert len(row_ids) == len(events)
+        for event, row_id in zip(events, row_ids, strict=True):
+            for listener in self.listeners:
+                await listener(session, event, row_id)
+        return row_ids
+
+
+def _values(event: NewEvent, pos: int) -> dict[str, Any]:
+    return {
+        "pos": pos,
+        "store_id": event.store_id,
+        "order_id": event.order_id,
+        "name": event.name,
+        "occurred_at": event.at,
+        "entity_id": event.entity_id,
+        "external_order_id": event.external_order_id,
+        "external_order_number": event.external_order_number,
+        "actor_kind": event.actor.kind.value,
+        "actor_id": event.actor.id,
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "reason": event.reason,
+        "note": event.note,
+    }

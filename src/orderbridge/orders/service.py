@@ -289,44 +289,26 @@ class OrderService:
         for order, change in changes:
             _set_status(order, change)
         await session.flush()
+        events = [
+            status_event(order.store_id, order.id, change, external=_external(order))
+            for order, change in changes
+        ]
+        await self.recorder.record_many(session, events)
         for order, change in changes:
-            await self._record(
-                session,
-                order.store_id,
-                order.id,
-                change,
-                external=(order.external_order_id, order.external_order_number),
-            )
+            await self._follow_up(session, order.store_id, order.id, change)
 
-    async def _record(
-        self,
-        session: AsyncSession,
-        store_id: str,
-        order_id: int,
-        change: StatusChange,
-        *,
-        external: tuple[str | None, str | None],
+    async def _follow_up(
+        self, session: AsyncSession, store_id: str, order_id: int, change: StatusChange
     ) -> None:
-        await self.recorder.record(
-            session,
-            NewEvent(
-                store_id=store_id,
-                name=change.event_name,
-                at=change.at,
-                actor=change.actor,
-                order_id=order_id,
-                external_order_id=external[0],
-                external_order_number=external[1],
-                from_status=change.from_status.value if change.from_status else None,
-                to_status=change.to_status.value,
-                reason=change.reason.value if change.reason else None,
-                note=change.note,
-            ),
-        )
+        """The follow-up jobs of the new status and the status hooks."""
         for kind in FOLLOW_UP_JOBS.get(change.to_status, ()):
             await queue.enqueue(session, kind, now=change.at, order_id=order_id)
         for hook in self.hooks:
             await hook(session, store_id, order_id, change)
+
+
+def _external(order: Order) -> tuple[str | None, str | None]:
+    return order.external_order_id, order.external_order_number
 
 
 def _set_status(order: Order, change: StatusChange) -> None:
