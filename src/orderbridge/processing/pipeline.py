@@ -28,6 +28,8 @@ from orderbridge.payments.registry import PaymentProviders
 from orderbridge.processing import configs, steps
 from orderbridge.processing.outcome import Outcome, StepResult
 from orderbridge.processing.plan import Route, Step, plan_steps
+from orderbridge.processing.velocity import VelocityQuestion, count_velocity_many
+from orderbridge.screening.fraud import counts_needed
 
 StepFunction = Callable[[steps.StepContext], Awaitable[StepResult]]
 
@@ -124,9 +126,15 @@ class Pipeline:
             runs[order.id] = _Run(context, plan, passed.get(order.id, set()))
         writes = _Writes()
         for step in Step:  # the order in which plans list their steps
-            for run in runs.values():
-                if not run.done and step in run.plan and step not in run.passed:
-                    await self._step(session, run, step, writes)
+            due = [
+                run
+                for run in runs.values()
+                if not run.done and step in run.plan and step not in run.passed
+            ]
+            if step is Step.FRAUD:
+                await _count_velocity(session, due)
+            for run in due:
+                await self._step(session, run, step, writes)
         for run in runs.values():
             if not run.done:
                 change = change_status(
@@ -178,6 +186,20 @@ class Pipeline:
             )
             self._countries.update({store_id: country for store_id, country in rows.all()})
         return {store_id: self._countries[store_id] for store_id in store_ids}
+
+
+async def _count_velocity(session: AsyncSession, runs: list[_Run]) -> None:
+    """The fraud step's velocity counts for all these orders at once (the payment step
+    has run for all of them: the counts see the card facts it found)."""
+    screened = [run.context for run in runs if run.context.order.review_status is None]
+    questions = []
+    for context in screened:
+        facts = context.facts()
+        needed = counts_needed(context.config.fraud.rules)
+        questions.append(VelocityQuestion(context.order, facts, needed))
+    counts = await count_velocity_many(session, questions)
+    for context, question, found in zip(screened, questions, counts, strict=True):
+        context.screened = (question.facts, found)
 
 
 async def _passed(session: AsyncSession, order_ids: list[int]) -> dict[int, set[str]]:

@@ -19,7 +19,7 @@ from orderbridge.processing.config import ProcessingConfig
 from orderbridge.processing.outcome import Outcome, StepResult
 from orderbridge.processing.velocity import count_velocity
 from orderbridge.screening.facts import OrderFacts, facts_from_document
-from orderbridge.screening.fraud import FraudDecision, assess, counts_needed
+from orderbridge.screening.fraud import FraudDecision, VelocityCounts, assess, counts_needed
 from orderbridge.screening.prohibited import cancellation_note, find_prohibited
 
 PAYMENT_FAILED = CancellationReason.PAYMENT_FAILED
@@ -33,6 +33,9 @@ class StepContext:
     config: ProcessingConfig
     now: datetime
     providers: PaymentProviders
+    # Counted ahead for the fraud step by a batch (Pipeline.run_many), with the facts
+    # they were counted for; None: the step counts itself.
+    screened: tuple[OrderFacts, VelocityCounts] | None = None
 
     @property
     def payment(self) -> dict[str, Any]:
@@ -172,8 +175,11 @@ async def fraud(ctx: StepContext) -> StepResult:
     order, config = ctx.order, ctx.config.fraud
     if order.review_status is not None:
         return _review_outcome(ctx)
-    facts = ctx.facts()
-    counts = await count_velocity(ctx.session, order, facts, counts_needed(config.rules))
+    if ctx.screened is not None:
+        facts, counts = ctx.screened
+    else:
+        facts = ctx.facts()
+        counts = await count_velocity(ctx.session, order, facts, counts_needed(config.rules))
     assessment = assess(facts, counts, config.rules)
     evidence = {
         "score": assessment.score,
