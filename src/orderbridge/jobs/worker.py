@@ -108,6 +108,10 @@ class Worker:
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(self.options.concurrency)
         self._running: set[asyncio.Task[None]] = set()
+        # Set by a claim that got fewer jobs than it asked for: no more are due, so the loop
+        # waits for the next poll or wake-up rather than claim again at once (which would
+        # mostly find the one or two jobs committed meanwhile: batches of one).
+        self._drained = False
         self._batched = frozenset(
             kind for kind, handler in self.handlers.items() if isinstance(handler, Batched)
         )
@@ -132,7 +136,7 @@ class Worker:
                     failures += 1
                     log.exception("claiming jobs failed (%s in a row)", failures)
                     claimed = 0
-                if claimed:
+                if claimed and not self._drained:
                     continue
                 pause = self.options.poll_interval
                 if failures:
@@ -157,27 +161,34 @@ class Worker:
 
     async def _claim_some(self) -> int:
         free = self.options.concurrency - len(self._running)
+        self._drained = False
         if free <= 0:
             await asyncio.wait(self._running, return_when=asyncio.FIRST_COMPLETED)
             return 1
         # Jobs of a ``Batched`` kind take one slot per batch of up to ``batch_size``; any
         # other job takes a slot of its own.
+        size = self.options.batch_size
         batches: list[list[ClaimedJob]] = []
+        jobs: list[ClaimedJob] = []
+        drained = True
         async with self.db.transaction() as session:
             now, lease = self.clock.now(), self.options.lease
             if self._batched:
                 claimed = await queue.claim(
-                    session, now=now, limit=self.options.batch_size, lease=lease,
-                    kinds=self._batched,
-                )  # fmt: skip
+                    session, now=now, limit=size, lease=lease, kinds=self._batched
+                )
                 batches = _batches(claimed)
                 free -= len(batches)
-            jobs: list[ClaimedJob] = []
+                drained = len(claimed) < size
             if free > 0:
+                limit = min(free, size)
                 jobs = await queue.claim(
-                    session, now=now, limit=min(free, self.options.batch_size), lease=lease,
-                    other_kinds=self._batched,
-                )  # fmt: skip
+                    session, now=now, limit=limit, lease=lease, other_kinds=self._batched
+                )
+                drained = drained and len(jobs) < limit
+            else:
+                drained = False
+        self._drained = drained
         for batch in batches:
             self._start(self._execute_batch(batch))
         for job in jobs:
