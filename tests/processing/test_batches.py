@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import select
 
 from orderbridge.clock import FrozenClock
-from orderbridge.db.models import Event, Job
+from orderbridge.db.models import Event, Job, WebhookDelivery
 from orderbridge.jobs.queue import JobStatus
 from orderbridge.jobs.worker import WorkerOptions
 from orderbridge.payments.port import PaymentStatus
 from orderbridge.payments.test_provider import TestPaymentProvider
+from orderbridge.webhooks.schemas import EndpointCreate
 from tests.processing.conftest import CountingProvider, ProcessingApi, checkout_order
 
 pytestmark = pytest.mark.timeout(30)
@@ -70,6 +71,42 @@ async def test_orders_of_one_batch_go_ready_in_one_transaction_each_captured_onc
         assert (await processing.row(order_id)).processing_version == 0
     assert provider.calls["capture"] == 5
     assert len(await _ready_event_transactions(processing)) == 1
+
+
+async def test_events_of_a_batch_keep_their_order_and_their_deliveries_point_at_them(
+    processing: ProcessingApi,
+) -> None:
+    container = processing.container
+    async with container.db.transaction() as session:
+        await container.webhooks.create_endpoint(
+            session, processing.store_id, EndpointCreate(url="https://hooks.example.com/in")
+        )
+    # Five: a sixth to the same address in a day would be held for review.
+    await _submitted(processing, [checkout_order() for _ in range(5)])
+
+    await processing.api.run_jobs()
+    async with container.db.reader() as session:
+        ready = (
+            await session.execute(
+                select(Event.id, Event.pos, Event.order_id)
+                .where(Event.name == "order.ready")
+                .order_by(Event.id)
+            )
+        ).all()
+        deliveries = (
+            await session.execute(
+                select(WebhookDelivery.event_id, WebhookDelivery.order_id).where(
+                    WebhookDelivery.event_name == "order.ready"
+                )
+            )
+        ).all()
+    assert len(ready) == 5
+    assert [row.pos for row in ready] == sorted(row.pos for row in ready)
+    assert [row.order_id for row in ready] == sorted(row.order_id for row in ready)
+    by_id = {row.id: row.order_id for row in ready}
+    assert sorted((by_id[d.event_id], d.order_id) for d in deliveries) == [
+        (row.order_id, row.order_id) for row in ready
+    ]
 
 
 async def test_card_velocity_in_a_batch_counts_the_orders_before_it_on_the_shared_card(

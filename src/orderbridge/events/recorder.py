@@ -66,13 +66,22 @@ _STATEMENTS = {
     for dialect in ("postgresql", "sqlite")
     for first in (True, False)
 }
-# Several events of one transaction on PostgreSQL: SQLAlchemy sends the rows as one
-# multi-row INSERT (each row takes the transaction id inline), ids back in the rows' order.
-_INSERT_MANY = (
-    insert(EVENTS)
+# Several events of one transaction: SQLAlchemy sends their rows as one multi-row INSERT.
+# PostgreSQL takes the transaction id inline in each row and returns the ids in the rows'
+# order. SQLite gets the txid as a value, read first by _SQLITE_TXID under the write lock;
+# asked to keep the rows' order it would send them one by one, so its ids come back unsorted
+# and are sorted: a rowid table under the write lock gives the rows of one INSERT ascending
+# ids in the order of its VALUES.
+_INSERT_MANY = {
+    "postgresql": insert(EVENTS)
     .values(txid=func.pg_current_xact_id().cast(Text).cast(BigInteger))
-    .returning(EVENTS.c.id, sort_by_parameter_order=True)
-)
+    .returning(EVENTS.c.id, sort_by_parameter_order=True),
+    "sqlite": insert(EVENTS).returning(EVENTS.c.id),
+}
+_SQLITE_TXID = {
+    first: select(func.coalesce(func.max(EVENTS.c.txid), 0) + (1 if first else 0))
+    for first in (True, False)
+}
 
 
 class EventRecorder:
@@ -111,18 +120,24 @@ class EventRecorder:
                 await listener(session, event, row_id)
 
     async def record_many(self, session: AsyncSession, events: Sequence[NewEvent]) -> list[int]:
-        """``record`` for several events, in their order, with their listeners. On
-        PostgreSQL their rows are one INSERT; SQLite, whose txid rule reads the events
-        stored so far, records them one by one (it has no round trips to save)."""
-        if len(events) < 2 or dialect_of(session) != "postgresql":
+        """``record`` for several events, in their order, with their listeners: their rows
+        in one INSERT (on SQLite after one read of the txid, by the same rule as
+        ``record``'s)."""
+        if len(events) < 2:
             return [await self.record(session, event) for event in events]
         pos = session.info.get(_POS_KEY, 0)
         session.info[_POS_KEY] = pos + len(events)
+        dialect = dialect_of(session)
         connection = await session.connection()
-        result = await connection.execute(
-            _INSERT_MANY, [_values(event, pos + index) for index, event in enumerate(events)]
-        )
+        rows = [_values(event, pos + index) for index, event in enumerate(events)]
+        if dialect == "sqlite":
+            txid = (await connection.execute(_SQLITE_TXID[pos == 0])).scalar()
+            for row in rows:
+                row["txid"] = txid
+        result = await connection.execute(_INSERT_MANY[dialect], rows)
         row_ids = [int(row_id) for row_id in result.scalars().all()]
+        if dialect == "sqlite":
+            row_ids.sort()
         assert len(row_ids) == len(events)
         for event, row_id in zip(events, row_ids, strict=True):
             for listener in self.listeners:
