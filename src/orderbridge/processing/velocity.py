@@ -9,22 +9,19 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     Executable,
     Integer,
     Select,
     TextClause,
-    and_,
     bindparam,
-    case,
     func,
-    or_,
     select,
     text,
     union_all,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from orderbridge.db.database import dialect_of
 from orderbridge.db.models import Order
@@ -45,38 +42,39 @@ _COLUMN = {
 }
 
 
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 # The most orders counted by one statement (a UNION ALL of one count per order).
 CHUNK = 32
 
 
 def _part(keys: tuple[CountKey, ...], email_history: bool, n: int) -> Select[*tuple[Any, ...]]:
     """One order's counts, its values bound as ``value_<i>_<n>``, ``since_<i>_<n>``...,
-    and ``n`` itself as the last column, to find its row in a UNION."""
-    counts: list[ColumnElement[int]] = []
-    matches: list[ColumnElement[bool]] = []
+    and ``n`` itself as the last column, to find its row in a UNION.
+
+    One ``count(*)`` subquery per count, each a range of the index on (store, value,
+    created_at): a single scan with the conditions OR-ed together let SQLite walk every
+    earlier order of the store instead, for every order."""
     created_at = Order.created_at
-    for index, key in enumerate(keys):
-        column = _COLUMN[key.dimension]
-        match = and_(
-            column == bindparam(f"value_{index}_{n}", type_=column.type),
-            created_at >= bindparam(f"since_{index}_{n}", type_=created_at.type),
-        )
-        counts.append(_count(match))
-        matches.append(match)
-    if email_history:
-        ever = Order.email_key == bindparam(f"email_{n}", type_=Order.email_key.type)
-        counts.append(_count(ever))
-        matches.append(ever)
-    return select(*counts, bindparam(f"n_{n}", type_=Integer)).where(
+    mine = (
         Order.store_id == bindparam(f"store_id_{n}", type_=Order.store_id.type),
         Order.id != bindparam(f"order_id_{n}", type_=Order.id.type),
         created_at <= bindparam(f"created_at_{n}", type_=created_at.type),
-        or_(*matches),
     )
+    counts: list[ScalarSelect[int]] = []
+    for index, key in enumerate(keys):
+        column = _COLUMN[key.dimension]
+        counts.append(
+            select(func.count())
+            .where(
+                *mine,
+                column == bindparam(f"value_{index}_{n}", type_=column.type),
+                created_at >= bindparam(f"since_{index}_{n}", type_=created_at.type),
+            )
+            .scalar_subquery()
+        )
+    if email_history:
+        email = Order.email_key == bindparam(f"email_{n}", type_=Order.email_key.type)
+        counts.append(select(func.count()).where(*mine, email).scalar_subquery())
+    return select(*counts, bindparam(f"n_{n}", type_=Integer))
 
 
 @lru_cache(maxsize=256)
@@ -93,37 +91,30 @@ _COLUMN_NAME = {dimension: column.key for dimension, column in _COLUMN.items()}
 @lru_cache(maxsize=64)
 def _postgresql_statement(keys: tuple[CountKey, ...], email_history: bool) -> TextClause:
     """The counts of any number of orders on PostgreSQL: the orders' values as arrays,
-    unnested into rows, each row's counts by a LATERAL subquery (the same conditions as
-    ``_part``'s). One short text for any batch: psycopg parses it once and the server
-    prepares it, where a UNION of 32 parts (tens of KB) would be parsed on every call."""
+    unnested into rows, each count a subquery (the same as ``_part``'s). One short text for
+    any batch: psycopg parses it once and the server prepares it, where a UNION of 32
+    parts (tens of KB) would be parsed on every call."""
     arrays = [
         ("n", "int"),
         ("store_id", "text"),
         ("order_id", "bigint"),
         ("created_at", "timestamptz"),
     ]
-    counts, matches = [], []
+    mine = "o.store_id = t.store_id AND o.id <> t.order_id AND o.created_at <= t.created_at"
+    counts = []
     for index, key in enumerate(keys):
         arrays += [(f"value_{index}", "text"), (f"since_{index}", "timestamptz")]
-        match = (
-            f"(o.{_COLUMN_NAME[key.dimension]} = t.value_{index}"
+        counts.append(
+            f"(SELECT count(*) FROM orders AS o WHERE {mine}"
+            f" AND o.{_COLUMN_NAME[key.dimension]} = t.value_{index}"
             f" AND o.created_at >= t.since_{index})"
         )
-        counts.append(f"coalesce(sum(CASE WHEN {match} THEN 1 ELSE 0 END), 0) AS c{index}")
-        matches.append(match)
     if email_history:
         arrays.append(("email", "text"))
-        match = "(o.email_key = t.email)"
-        counts.append(f"coalesce(sum(CASE WHEN {match} THEN 1 ELSE 0 END), 0) AS ever")
-        matches.append(match)
+        counts.append(f"(SELECT count(*) FROM orders AS o WHERE {mine} AND o.email_key = t.email)")
     unnested = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in arrays)
     names = ", ".join(name for name, _ in arrays)
-    return text(
-        f"SELECT c.*, t.n FROM unnest({unnested}) AS t({names}) CROSS JOIN LATERAL ("
-        f"SELECT {', '.join(counts)} FROM orders AS o WHERE o.store_id = t.store_id"
-        " AND o.id <> t.order_id AND o.created_at <= t.created_at"
-        f" AND ({' OR '.join(matches)})) AS c"
-    )
+    return text(f"SELECT {', '.join(counts)}, t.n FROM unnest({unnested}) AS t({names})")
 
 
 Members = list[tuple[int, dict[str, Any]]]  # (the question's index, its values)
