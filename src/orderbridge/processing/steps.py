@@ -3,7 +3,7 @@ calls only), and returns a StepResult; none writes a status itself (the pipeline
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,9 @@ class StepContext:
     # Counted ahead for the fraud step by a batch (Pipeline.run_many), with the facts
     # they were counted for; None: the step counts itself.
     screened: tuple[OrderFacts, VelocityCounts] | None = None
+    _facts: tuple[tuple[str | None, str | None], OrderFacts] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def payment(self) -> dict[str, Any]:
@@ -43,6 +46,14 @@ class StepContext:
         return payment
 
     def facts(self) -> OrderFacts:
+        """The order's screening facts, kept while the card facts (which the payment step
+        may learn) stay the same: prohibited goods and fraud both need them."""
+        card = (self.order.card_fingerprint, self.order.card_country)
+        if self._facts is None or self._facts[0] != card:
+            self._facts = (card, self._read_facts())
+        return self._facts[1]
+
+    def _read_facts(self) -> OrderFacts:
         return facts_from_document(
             self.order.document,
             currency=self.order.currency,
