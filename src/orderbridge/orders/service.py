@@ -297,6 +297,22 @@ class OrderService:
         for order, change in changes:
             await self._follow_up(session, order.store_id, order.id, change)
 
+    async def _record(
+        self,
+        session: AsyncSession,
+        store_id: str,
+        order_id: int,
+        change: StatusChange,
+        *,
+        external: tuple[str | None, str | None],
+    ) -> None:
+        """What ``apply`` writes for one change besides the order's columns: its event
+        (with the recorder's listeners), follow-up jobs and status hooks."""
+        await self.recorder.record(
+            session, status_event(store_id, order_id, change, external=external)
+        )
+        await self._follow_up(session, store_id, order_id, change)
+
     async def _follow_up(
         self, session: AsyncSession, store_id: str, order_id: int, change: StatusChange
     ) -> None:

@@ -1,5 +1,6 @@
 """Counting earlier orders for fraud velocity rules: the only SQL screening needs, as one
-query whatever the number of rules (one conditional count per rule)."""
+query whatever the number of rules (one ``count(*)`` subquery per rule, on an index range),
+and one for a whole batch of orders."""
 
 from __future__ import annotations
 
