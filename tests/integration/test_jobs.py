@@ -176,6 +176,27 @@ async def test_batched_jobs_run_together_and_one_by_one_when_the_batch_fails(
     assert sorted(seen) == [("one", 1), ("one", 2)]
 
 
+async def test_a_one_slot_worker_runs_other_jobs_beside_batched_ones(
+    container: Container, clock: FrozenClock
+) -> None:
+    seen: list[str] = []
+
+    async def one(_session: object, job: ClaimedJob) -> None:
+        seen.append(job.kind)
+
+    async def many(_session: object, jobs: list[ClaimedJob]) -> list[None]:
+        seen.extend(job.kind for job in jobs)
+        return [None] * len(jobs)
+
+    handlers = {"test.job": Batched(one, many), "other.job": one}  # type: ignore[arg-type]
+    worker = Worker(container.db, clock, handlers, WorkerOptions(concurrency=1))  # type: ignore[arg-type]
+    for kind in ("test.job", "test.job", "other.job", "test.job"):
+        async with container.db.transaction() as session:
+            await queue.enqueue(session, kind, now=clock.now())
+    assert await worker.run_until_idle() == 4
+    assert sorted(seen) == ["other.job", "test.job", "test.job", "test.job"]
+
+
 async def test_operator_retry_requeues_a_failed_job(container: Container) -> None:
     async def broken(_session: object, _job: ClaimedJob) -> None:
         raise PermanentJobError("boom")

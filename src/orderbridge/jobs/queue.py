@@ -11,7 +11,19 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.db.database import dialect_of, wake_after_commit
@@ -85,26 +97,36 @@ async def claim(
     limit: int,
     lease: timedelta,
     kinds: Collection[str] = (),
-    other_kinds: Collection[str] = (),
+    others: int = 0,
 ) -> list[ClaimedJob]:
     """Take up to ``limit`` due jobs: queued ones whose time has come, and running ones whose
-    worker's lease has expired (that worker died or hung). ``kinds`` keeps only those kinds,
-    ``other_kinds`` leaves those out. The jobs of one claim share its lease token."""
+    worker's lease has expired (that worker died or hung). With ``kinds``: up to ``limit``
+    of those kinds and, in the same statement, up to ``others`` of any other kind (a worker
+    that batches some kinds polls with one statement). The jobs of one claim share its
+    lease token."""
     due = or_(
         and_(Job.status == JobStatus.QUEUED.value, Job.run_at <= now),
         and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now),
     )
-    candidates = select(Job.id).where(due).order_by(Job.run_at).limit(limit)
-    if kinds:
-        candidates = candidates.where(Job.kind.in_(sorted(kinds)))
-    if other_kinds:
-        candidates = candidates.where(Job.kind.not_in(sorted(other_kinds)))
-    if dialect_of(session) == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+    postgresql = dialect_of(session) == "postgresql"
+
+    def candidates(*where: ColumnElement[bool], count: int) -> Select[int]:
+        ids = select(Job.id).where(due, *where).order_by(Job.run_at).limit(count)
+        return ids.with_for_update(skip_locked=True) if postgresql else ids
+
+    if not kinds:
+        chosen: Any = candidates(count=limit).scalar_subquery()
+    else:
+        named = sorted(kinds)
+        # Each part locks in a CTE of its own: PostgreSQL refuses FOR UPDATE under a UNION.
+        parts = [candidates(Job.kind.in_(named), count=limit).cte("claimed_kinds")]
+        if others > 0:
+            parts.append(candidates(Job.kind.not_in(named), count=others).cte("claimed_others"))
+        chosen = union_all(*(select(part.c.id) for part in parts))
     token = secrets.token_hex(16)
     statement = (
         update(Job)
-        .where(Job.id.in_(candidates.scalar_subquery()))
+        .where(Job.id.in_(chosen))
         .values(
             status=JobStatus.RUNNING.value,
             attempts=Job.attempts + 1,

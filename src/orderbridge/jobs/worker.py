@@ -112,6 +112,7 @@ class Worker:
         # waits for the next poll or wake-up rather than claim again at once (which would
         # mostly find the one or two jobs committed meanwhile: batches of one).
         self._drained = False
+        self._others_first = False
         self._batched = frozenset(
             kind for kind, handler in self.handlers.items() if isinstance(handler, Batched)
         )
@@ -170,24 +171,40 @@ class Worker:
         size = self.options.batch_size
         batches: list[list[ClaimedJob]] = []
         jobs: list[ClaimedJob] = []
-        drained = True
         async with self.db.transaction() as session:
             now, lease = self.clock.now(), self.options.lease
-            if self._batched:
+            if self._batched and free > 1:
+                # One statement: a batch's worth of the batched kinds (one slot) and one job
+                # of another kind per remaining slot.
+                others = min(free - 1, size)
                 claimed = await queue.claim(
-                    session, now=now, limit=size, lease=lease, kinds=self._batched
+                    session, now=now, limit=size, lease=lease, kinds=self._batched, others=others
                 )
-                batches = _batches(claimed)
-                free -= len(batches)
-                drained = len(claimed) < size
-            if free > 0:
-                limit = min(free, size)
-                jobs = await queue.claim(
-                    session, now=now, limit=limit, lease=lease, other_kinds=self._batched
-                )
-                drained = drained and len(jobs) < limit
+                jobs = [job for job in claimed if job.kind not in self._batched]
+                mine = [job for job in claimed if job.kind in self._batched]
+                drained = len(mine) < size and len(jobs) < others
+            elif self._batched:
+                # One slot: every other claim takes the oldest due job whatever its kind,
+                # the others a batch first, so that batches cannot keep other work waiting.
+                self._others_first = not self._others_first
+                mine, jobs = [], []
+                if self._others_first:
+                    jobs = await queue.claim(session, now=now, limit=1, lease=lease)
+                    mine = [job for job in jobs if job.kind in self._batched]
+                    jobs = [job for job in jobs if job.kind not in self._batched]
+                if not mine and not jobs:
+                    mine = await queue.claim(
+                        session, now=now, limit=size, lease=lease, kinds=self._batched
+                    )
+                if not mine and not jobs and not self._others_first:
+                    jobs = await queue.claim(session, now=now, limit=1, lease=lease)
+                drained = not mine and not jobs
             else:
-                drained = False
+                mine = []
+                limit = min(free, size)
+                jobs = await queue.claim(session, now=now, limit=limit, lease=lease)
+                drained = len(jobs) < limit
+            batches = _batches(mine)
         self._drained = drained
         for batch in batches:
             self._start(self._execute_batch(batch))
