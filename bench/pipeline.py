@@ -189,7 +189,12 @@ def run(ctx: Context) -> None:
     ctx.log(f"  pipeline: raw transaction rate ({options.raw_duration:g} s)")
     raw = [raw_rate(ctx)]
     engine = create_engine(ctx.database.sync_url)
-    api = servers.start(f"{backend}-pipeline-api", server_arguments(ctx, "service"), ctx.work_dir)
+    api = servers.start(
+        f"{backend}-pipeline-api",
+        server_arguments(ctx, "service"),
+        ctx.work_dir,
+        processes=ctx.options.api_processes,
+    )
     workers: list[servers.Server] = []
     try:
         for number in range(workers_wanted):
