@@ -101,14 +101,20 @@ def _postgresql_statement(keys: tuple[CountKey, ...], email_history: bool) -> Te
         ("order_id", "bigint"),
         ("created_at", "timestamptz"),
     ]
-    mine = "o.store_id = t.store_id AND o.id <> t.order_id AND o.created_at <= t.created_at"
+    # The time bounds compare an expression, not the column: they filter the few orders
+    # found by (store, value), never choose the index. Planned without fresh statistics (a
+    # table growing fast between two autovacuum runs), a bound on the column itself made
+    # PostgreSQL walk the (store, created_at) index over every order of the window for
+    # each count instead: 5 ms a count at 20,000 orders, quadratic in the store's orders.
+    created_at = "(o.created_at + interval '0 seconds')"
+    mine = f"o.store_id = t.store_id AND o.id <> t.order_id AND {created_at} <= t.created_at"
     counts = []
     for index, key in enumerate(keys):
         arrays += [(f"value_{index}", "text"), (f"since_{index}", "timestamptz")]
         counts.append(
             f"(SELECT count(*) FROM orders AS o WHERE {mine}"
             f" AND o.{_COLUMN_NAME[key.dimension]} = t.value_{index}"
-            f" AND o.created_at >= t.since_{index})"
+            f" AND {created_at} >= t.since_{index})"
         )
     if email_history:
         arrays.append(("email", "text"))
