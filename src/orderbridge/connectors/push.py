@@ -78,6 +78,10 @@ PUSH_ACTOR = Actor(ActorKind.PLUG_AND_PLAY, "push")
 MAX_RETRY_AFTER = 3600.0
 
 
+# session.info key: stores whose connection this transaction has looked up (PushService).
+_CONNECTED_KEY = "orderbridge.push.connected"
+
+
 class PushStatus(StrEnum):
     PENDING = "pending"  # a push job is queued
     RETRYING = "retrying"  # an attempt failed; the next one is scheduled
@@ -130,9 +134,17 @@ class PushService:
         """``OrderService`` hook: a READY order of a connected store gets its push job."""
         if change.to_status is not OrderStatus.READY:
             return
-        connection = await self.connections.find(session, store_id)
-        if connection is not None and connection.enabled:
+        if await self._pushes_to(session, store_id):
             await self._start(session, order_id, run=1, now=change.at)
+
+    async def _pushes_to(self, session: AsyncSession, store_id: str) -> bool:
+        """Whether the store has an enabled connection, looked up once per transaction: a
+        worker's batch of READY orders of one store needs one lookup, not one per order."""
+        known: dict[str, bool] = session.info.setdefault(_CONNECTED_KEY, {})
+        if store_id not in known:
+            connection = await self.connections.find(session, store_id)
+            known[store_id] = connection is not None and connection.enabled
+        return known[store_id]
 
     async def retry(self, session: AsyncSession, store_id: str, public_id: str) -> Order:
         """The merchant's "retry push": a new run of attempts for a READY order whose push
