@@ -51,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-fairness", action="store_true", help="skip the slow-endpoint run")
     parser.add_argument("--pipeline-orders", type=int, default=5_000)
-    parser.add_argument("--pipeline-concurrency", type=int, default=16, help="intake clients")
+    parser.add_argument(
+        "--pipeline-concurrency",
+        type=int,
+        default=32,
+        help="intake clients (as the intake scenario)",
+    )
     parser.add_argument(
         "--pipeline-workers", type=int, help="worker processes (default: PostgreSQL 2, SQLite 1)"
     )

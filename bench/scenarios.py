@@ -53,7 +53,7 @@ class Options:
     webhook_concurrency: int = 100
     webhook_fairness: bool = True
     pipeline_orders: int = 5_000
-    pipeline_concurrency: int = 16
+    pipeline_concurrency: int = 32
     pipeline_workers: int | None = None  # None: 2 on PostgreSQL, 1 on SQLite
     raw_duration: float = 10.0
     push_orders: int = 300
