@@ -20,7 +20,7 @@ from orderbridge.db.models import Event, Job, Order, WebhookDelivery
 from orderbridge.demo import sample_order
 from orderbridge.orders.lifecycle import StatusChange
 from orderbridge.orders.schemas import CheckoutOrder
-from orderbridge.orders.service import OrderService
+from orderbridge.orders.service import OrderService, status_event
 from tests.conftest import Api
 from tests.webhooks.helpers import create_endpoint
 
@@ -36,8 +36,8 @@ _INSERT_ORDER = {
 
 
 def _through_the_session(orders: OrderService) -> Any:
-    """The generic path: the order with Core, then what ``OrderService.apply`` writes for
-    any status change (the recorder with its listeners, the jobs, the hooks)."""
+    """The generic path: the order with Core, then what ``OrderService.apply_many`` writes
+    for any status change (the recorder with its listeners, the jobs, the hooks)."""
 
     async def insert(
         session: AsyncSession, values: dict[str, Any], change: StatusChange
@@ -45,9 +45,10 @@ def _through_the_session(orders: OrderService) -> Any:
         statement = _INSERT_ORDER[dialect_of(session)]
         order_id: int | None = (await session.execute(statement, values)).scalar()
         if order_id is not None:
-            await orders._record(
-                session, values["store_id"], order_id, change, external=(None, None)
-            )
+            store_id = values["store_id"]
+            event = status_event(store_id, order_id, change, external=(None, None))
+            await orders.recorder.record(session, event)
+            await orders._follow_up(session, store_id, order_id, change)
         return order_id
 
     return insert

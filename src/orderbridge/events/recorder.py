@@ -47,6 +47,14 @@ class NewEvent:
 EventListener = Callable[[AsyncSession, NewEvent, int], Awaitable[object]]
 
 
+# The SQLite txid rule (see _insert_statement): the largest stored, plus one for the
+# transaction's first event.
+_SQLITE_TXID = {
+    first: select(func.coalesce(func.max(EVENTS.c.txid), 0) + (1 if first else 0))
+    for first in (True, False)
+}
+
+
 def _insert_statement(dialect: str, first_in_transaction: bool) -> Any:
     """The event INSERT, built once: only the values change between calls.
 
@@ -56,8 +64,7 @@ def _insert_statement(dialect: str, first_in_transaction: bool) -> Any:
     if dialect == "postgresql":
         txid: Any = func.pg_current_xact_id().cast(Text).cast(BigInteger)
     else:
-        stored = select(func.coalesce(func.max(EVENTS.c.txid), 0))
-        txid = (stored.scalar_subquery() + 1) if first_in_transaction else stored.scalar_subquery()
+        txid = _SQLITE_TXID[first_in_transaction].scalar_subquery()
     return insert(EVENTS).values(txid=txid).returning(EVENTS.c.id)
 
 
@@ -77,10 +84,6 @@ _INSERT_MANY = {
     .values(txid=func.pg_current_xact_id().cast(Text).cast(BigInteger))
     .returning(EVENTS.c.id, sort_by_parameter_order=True),
     "sqlite": insert(EVENTS).returning(EVENTS.c.id),
-}
-_SQLITE_TXID = {
-    first: select(func.coalesce(func.max(EVENTS.c.txid), 0) + (1 if first else 0))
-    for first in (True, False)
 }
 
 

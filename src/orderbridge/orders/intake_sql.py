@@ -54,7 +54,8 @@ _ENDPOINT_TAKES_EVENT = (
 )
 
 
-def _postgres_statement(columns: Sequence[str]) -> str:
+@cache
+def _postgres_sql(columns: tuple[str, ...]) -> str:
     # Parameters used more than once are cast: PostgreSQL deduces one type per parameter.
     return f"""
 WITH new_order AS (
@@ -97,7 +98,8 @@ class _SqliteStatements:
     job: str
 
 
-def _sqlite_statements(columns: Sequence[str], first_event: bool) -> _SqliteStatements:
+@cache
+def _sqlite_sql(columns: tuple[str, ...], first_event: bool) -> _SqliteStatements:
     # The recorder's txid on SQLite: one more than the largest stored for a transaction's
     # first event (BEGIN IMMEDIATE holds the write lock), that same largest for the next.
     txid = "coalesce(max(txid), 0) + 1" if first_event else "max(txid)"
@@ -209,13 +211,3 @@ async def _insert_sqlite(
     for kind in job_kinds:
         await driver.execute(sql.job, {**values, "kind": kind})
     return Received(values["order_id"], values["event_id"], deliveries)
-
-
-@cache
-def _postgres_sql(columns: tuple[str, ...]) -> str:
-    return _postgres_statement(columns)
-
-
-@cache
-def _sqlite_sql(columns: tuple[str, ...], first_event: bool) -> _SqliteStatements:
-    return _sqlite_statements(columns, first_event)

@@ -11,7 +11,7 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.clock import Clock
@@ -53,8 +53,6 @@ class Outcome:
     order: Order
     changed: bool  # False when the call repeated one already applied (idempotent replay)
 
-
-ORDERS: Table = Order.__table__  # type: ignore[assignment]
 
 # Something that must happen in the transaction of every status change, beside the
 # follow-up jobs: plug & play starts its push when an order of a connected store is READY.
@@ -296,22 +294,6 @@ class OrderService:
         await self.recorder.record_many(session, events)
         for order, change in changes:
             await self._follow_up(session, order.store_id, order.id, change)
-
-    async def _record(
-        self,
-        session: AsyncSession,
-        store_id: str,
-        order_id: int,
-        change: StatusChange,
-        *,
-        external: tuple[str | None, str | None],
-    ) -> None:
-        """What ``apply`` writes for one change besides the order's columns: its event
-        (with the recorder's listeners), follow-up jobs and status hooks."""
-        await self.recorder.record(
-            session, status_event(store_id, order_id, change, external=external)
-        )
-        await self._follow_up(session, store_id, order_id, change)
 
     async def _follow_up(
         self, session: AsyncSession, store_id: str, order_id: int, change: StatusChange

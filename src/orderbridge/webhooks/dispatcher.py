@@ -13,7 +13,7 @@ the lease to expire; the delivery goes back to ``pending`` and is sent again wit
 Freshness: an endpoint's URL, limits and signing secrets are cached for a second
 (``webhooks.targets``). Under a run of successes, an
 endpoint's ``last_success_at`` (and the clearing of ``failing_since``) is written at most
-once per ``SUCCESS_NOTE_INTERVAL`` (1 s); failures are written with every batch.
+once per ``results.SUCCESS_NOTE_INTERVAL`` (1 s); failures are written with every batch.
 """
 
 from __future__ import annotations
@@ -29,13 +29,10 @@ from datetime import datetime, timedelta
 
 import aiohttp
 import orjson
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbridge.clock import Clock
 from orderbridge.crypto import SecretBox
 from orderbridge.db.database import Database
-from orderbridge.db.models import WebhookEndpoint
 from orderbridge.events.render import EventRecord, render_event
 from orderbridge.outbound.guard import OutboundPolicy, find_unsafe_target, open_session
 from orderbridge.webhooks import claims
@@ -46,7 +43,7 @@ from orderbridge.webhooks.policy import (
     RetryPolicy,
     parse_retry_after,
 )
-from orderbridge.webhooks.results import Finished, write_results, write_results_sqlite
+from orderbridge.webhooks.results import Finished, ResultWriter
 from orderbridge.webhooks.service import WebhookService
 from orderbridge.webhooks.targets import Target, Targets
 
@@ -74,7 +71,6 @@ class DispatcherOptions:
 
 
 # How often at most a run of successes is written to an endpoint's row.
-SUCCESS_NOTE_INTERVAL = 1.0
 # A dispatcher holds at most this many times ``max_in_flight`` claimed deliveries.
 PREFETCH_FACTOR = 3
 
@@ -107,9 +103,8 @@ class WebhookDispatcher:
         self._stopping = False
         self._news = True  # new deliveries may be due (the wake of a committed event)
         self._targets = Targets(box)
-        self._success_noted: dict[str, float] = {}  # endpoint id -> time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._results: list[Finished] = []
+        self._writer = ResultWriter(db, clock, service, self.options.retry)
         self._wakeup = asyncio.Event()
         self._last_maintenance = 0.0
         self._session: aiohttp.ClientSession | None = None
@@ -421,103 +416,14 @@ class WebhookDispatcher:
         next_at = None if succeeded else self.options.retry.next_attempt(attempt, result, now)
         if error is None and not succeeded:
             error = f"HTTP {result.status_code}"
-        self._results.append(
+        self._writer.add(
             Finished(delivery, now, duration, result.status_code, body, error, next_at, succeeded)
         )
 
     # ---- writing results ------------------------------------------------------------------
 
     async def flush(self) -> None:
-        if not self._results:
-            return
-        batch, self._results = self._results, []
-        now = self.clock.now()
-        if not self.db.is_postgres and all(r.succeeded for r in batch):
-            # The usual batch on SQLite, in as few trips to the driver's thread as it takes
-            # (see claims.sqlite_writer): a flush holds the one writer connection, and the
-            # next claim waits for it.
-            async with claims.sqlite_writer(self.db) as driver:
-                lost = await write_results_sqlite(driver, batch, now=now)
-                successes = self._successes_to_note([r for r in batch if r.delivery.id not in lost])
-                if successes:
-                    await claims.note_successes_sqlite(driver, successes)
-            self._noted(successes)
-            if lost:
-                log.warning("%s deliveries were taken over by another dispatcher", len(lost))
-            return
-        async with self.db.transaction() as session:
-            lost = await write_results(session, batch, now=now)
-            if lost:
-                log.warning("%s deliveries were taken over by another dispatcher", len(lost))
-            await self._update_endpoints(
-                session, [r for r in batch if r.delivery.id not in lost], now
-            )
-
-    def _successes_to_note(self, succeeded: Sequence[Finished]) -> dict[str, datetime]:
-        """Of endpoints whose batch all succeeded: the last success of those not noted in
-        the last ``SUCCESS_NOTE_INTERVAL``."""
-        moment = time.monotonic()
-        latest: dict[str, datetime] = {}
-        for result in succeeded:
-            endpoint_id = result.delivery.endpoint_id
-            at = latest.get(endpoint_id)
-            if at is None or result.attempted_at > at:
-                latest[endpoint_id] = result.attempted_at
-        return {
-            ep: at
-            for ep, at in latest.items()
-            if moment - self._success_noted.get(ep, -1e9) >= SUCCESS_NOTE_INTERVAL
-        }
-
-    def _noted(self, successes: dict[str, datetime]) -> None:
-        moment = time.monotonic()
-        for endpoint_id in successes:
-            self._success_noted[endpoint_id] = moment
-
-    async def _update_endpoints(
-        self, session: AsyncSession, results: Sequence[Finished], now: datetime
-    ) -> None:
-        by_endpoint: dict[str, list[Finished]] = defaultdict(list)
-        for result in results:
-            by_endpoint[result.delivery.endpoint_id].append(result)
-        # An endpoint whose batch all succeeded only needs last_success_at moved and
-        # failing_since cleared, without a lock or the ORM, and at most once per
-        # SUCCESS_NOTE_INTERVAL: both may lag that long behind the last success.
-        successes = self._successes_to_note(
-            [
-                r
-                for outcomes in by_endpoint.values()
-                if all(o.succeeded for o in outcomes)
-                for r in outcomes
-            ]
-        )
-        for endpoint_id, outcomes in list(by_endpoint.items()):
-            if all(r.succeeded for r in outcomes):
-                del by_endpoint[endpoint_id]
-            else:
-                self._success_noted.pop(endpoint_id, None)
-        if successes:
-            await claims.note_successes(session, successes)
-            self._noted(successes)
-        if not by_endpoint:
-            return
-        rows = await session.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.id.in_(by_endpoint)).with_for_update()
-        )
-        for endpoint in rows.all():
-            outcomes = sorted(by_endpoint[endpoint.id], key=lambda r: r.attempted_at)
-            for result in outcomes:
-                if result.succeeded:
-                    endpoint.failing_since = None
-                    endpoint.last_success_at = result.attempted_at
-                else:
-                    endpoint.last_failure_at = result.attempted_at
-                    if endpoint.failing_since is None:
-                        endpoint.failing_since = result.attempted_at
-            if any(r.status_code == 410 for r in outcomes):
-                await self.service.disable(session, endpoint, "gone", now)
-            elif self.options.retry.should_disable(endpoint.failing_since, now):
-                await self.service.disable(session, endpoint, "failing", now)
+        await self._writer.flush()
 
 
 async def _read_up_to(stream: aiohttp.StreamReader, limit: int) -> bytes:

@@ -1,20 +1,33 @@
 """Writing what the dispatcher's attempts gave: delivery rows and attempt rows of a batch,
-fenced by the lease token, so that a dispatcher whose lease was taken over writes nothing.
-On PostgreSQL in one statement; SQLite, a single writer, takes the portable path."""
+fenced by the lease token, so that a dispatcher whose lease was taken over writes nothing
+(on PostgreSQL in one statement; SQLite, a single writer, takes the portable path), then
+what the batch says of each endpoint (``ResultWriter``: last success, failing since,
+disabling)."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbridge.db.database import dialect_of
+from orderbridge.clock import Clock
+from orderbridge.db.database import Database, dialect_of
+from orderbridge.db.models import WebhookEndpoint
+from orderbridge.webhooks import claims
 from orderbridge.webhooks.claims import Claimed, driver_connection, sqlite_time
+from orderbridge.webhooks.policy import RetryPolicy
 from orderbridge.webhooks.repository import DeliveryStatus
+from orderbridge.webhooks.service import WebhookService
+
+log = logging.getLogger("orderbridge.webhooks")
 
 
 @dataclass(frozen=True)
@@ -186,3 +199,118 @@ async def _write_results_postgresql(
     )
     held = {row[0] for row in await written.fetchall()}
     return {r.delivery.id for r in results} - held
+
+
+# Under a run of successes, an endpoint's last success is written at most this often.
+SUCCESS_NOTE_INTERVAL = 1.0
+
+
+class ResultWriter:
+    """The dispatcher's attempt results between two flushes, and the flush: the batch's
+    delivery and attempt rows, then what the batch says of each endpoint (its last success,
+    since when it fails, disabled when gone or failing for too long)."""
+
+    def __init__(
+        self, db: Database, clock: Clock, service: WebhookService, retry: RetryPolicy
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.service = service
+        self.retry = retry
+        self._pending: list[Finished] = []
+        self._success_noted: dict[str, float] = {}  # endpoint id -> time.monotonic()
+
+    def add(self, result: Finished) -> None:
+        self._pending.append(result)
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        now = self.clock.now()
+        if not self.db.is_postgres and all(r.succeeded for r in batch):
+            # The usual batch on SQLite, in as few trips to the driver's thread as it takes
+            # (see claims.sqlite_writer): a flush holds the one writer connection, and the
+            # next claim waits for it.
+            async with claims.sqlite_writer(self.db) as driver:
+                lost = await write_results_sqlite(driver, batch, now=now)
+                successes = self._successes_to_note([r for r in batch if r.delivery.id not in lost])
+                if successes:
+                    await claims.note_successes_sqlite(driver, successes)
+            self._noted(successes)
+            if lost:
+                log.warning("%s deliveries were taken over by another dispatcher", len(lost))
+            return
+        async with self.db.transaction() as session:
+            lost = await write_results(session, batch, now=now)
+            if lost:
+                log.warning("%s deliveries were taken over by another dispatcher", len(lost))
+            await self._update_endpoints(
+                session, [r for r in batch if r.delivery.id not in lost], now
+            )
+
+    def _successes_to_note(self, succeeded: Sequence[Finished]) -> dict[str, datetime]:
+        """Of endpoints whose batch all succeeded: the last success of those not noted in
+        the last ``SUCCESS_NOTE_INTERVAL``."""
+        moment = time.monotonic()
+        latest: dict[str, datetime] = {}
+        for result in succeeded:
+            endpoint_id = result.delivery.endpoint_id
+            at = latest.get(endpoint_id)
+            if at is None or result.attempted_at > at:
+                latest[endpoint_id] = result.attempted_at
+        return {
+            ep: at
+            for ep, at in latest.items()
+            if moment - self._success_noted.get(ep, -1e9) >= SUCCESS_NOTE_INTERVAL
+        }
+
+    def _noted(self, successes: dict[str, datetime]) -> None:
+        moment = time.monotonic()
+        for endpoint_id in successes:
+            self._success_noted[endpoint_id] = moment
+
+    async def _update_endpoints(
+        self, session: AsyncSession, results: Sequence[Finished], now: datetime
+    ) -> None:
+        by_endpoint: dict[str, list[Finished]] = defaultdict(list)
+        for result in results:
+            by_endpoint[result.delivery.endpoint_id].append(result)
+        # An endpoint whose batch all succeeded only needs last_success_at moved and
+        # failing_since cleared, without a lock or the ORM, and at most once per
+        # SUCCESS_NOTE_INTERVAL: both may lag that long behind the last success.
+        successes = self._successes_to_note(
+            [
+                r
+                for outcomes in by_endpoint.values()
+                if all(o.succeeded for o in outcomes)
+                for r in outcomes
+            ]
+        )
+        for endpoint_id, outcomes in list(by_endpoint.items()):
+            if all(r.succeeded for r in outcomes):
+                del by_endpoint[endpoint_id]
+            else:
+                self._success_noted.pop(endpoint_id, None)
+        if successes:
+            await claims.note_successes(session, successes)
+            self._noted(successes)
+        if not by_endpoint:
+            return
+        rows = await session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.id.in_(by_endpoint)).with_for_update()
+        )
+        for endpoint in rows.all():
+            outcomes = sorted(by_endpoint[endpoint.id], key=lambda r: r.attempted_at)
+            for result in outcomes:
+                if result.succeeded:
+                    endpoint.failing_since = None
+                    endpoint.last_success_at = result.attempted_at
+                else:
+                    endpoint.last_failure_at = result.attempted_at
+                    if endpoint.failing_since is None:
+                        endpoint.failing_since = result.attempted_at
+            if any(r.status_code == 410 for r in outcomes):
+                await self.service.disable(session, endpoint, "gone", now)
+            elif self.retry.should_disable(endpoint.failing_since, now):
+                await self.service.disable(session, endpoint, "failing", now)
