@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -76,6 +77,7 @@ def run_load(spec: LoadSpec, server: servers.Server, work_dir: Path) -> dict[str
     """One load phase in its own process; the process dies with the harness (run kills it).
     Adds the server's CPU per request (warm-up included, on both sides of the division)."""
     cpu_before = servers.cpu_seconds(server)
+    client_before = _children_cpu()
     spec_file = work_dir / f"load-{uuid.uuid4().hex[:8]}.json"
     spec_file.write_text(json.dumps(asdict(spec)))
     completed = subprocess.run(
@@ -92,7 +94,16 @@ def run_load(spec: LoadSpec, server: servers.Server, work_dir: Path) -> dict[str
     answered = result["requests"] + result["warmup_requests"]
     if cpu_before is not None and cpu_after is not None and answered:
         result["server_cpu_ms_per_request"] = (cpu_after - cpu_before) * 1000 / answered
+    if answered:
+        result["client_cpu_ms_per_request"] = (_children_cpu() - client_before) * 1000 / answered
     return result
+
+
+def _children_cpu() -> float:
+    """User + system CPU of the harness's finished children: the load generator's, once
+    ``subprocess.run`` has waited for it (the servers are still running, so not counted)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _intake_spec(

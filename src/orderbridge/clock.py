@@ -30,6 +30,9 @@ class FrozenClock:
 
 
 def rfc3339(moment: datetime) -> str:
-    """RFC 3339 UTC with milliseconds and ``Z``, as the contract writes every timestamp."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """RFC 3339 UTC with milliseconds and ``Z``, as the contract writes every timestamp.
+    (``isoformat`` rather than ``strftime``: half the cost, and every event rendered for
+    the feed or a webhook pays it.)"""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"

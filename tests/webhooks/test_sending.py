@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from orderbridge.clock import FrozenClock
+from orderbridge.webhooks.targets import AHEAD_SLOTS
 from tests.conftest import Api
 from tests.webhooks.helpers import (
     create_endpoint,
@@ -45,6 +46,34 @@ async def test_a_slow_endpoint_with_a_backlog_does_not_delay_another_endpoint(
     started = slow.requests[0].at
     assert fast.requests[-1].at - started < 1.0
     assert slow.requests[-1].at - started > 1.5  # eight of 0.25 s each, one by one
+
+
+async def test_a_slow_endpoint_short_of_a_few_does_not_crowd_a_fast_one_out_of_claims(
+    api: Api,
+) -> None:
+    """The slow endpoint's backlog is older than anything of the fast one and larger than a
+    claim's candidates (four times the batch). Once it has finished one delivery it holds
+    all it may but one; the fast one has sent everything it held. The next claims must top
+    up the fast one. (White box: nothing is sent, the test moves the counts itself.)"""
+    slow = await create_endpoint(api, "http://127.0.0.1:9/slow", max_concurrency=1)
+    await receive_orders(api.container, api.keys.store_id, 30, seed=1)
+    fast = await create_endpoint(api, "http://127.0.0.1:9/fast", max_concurrency=1)
+    await receive_orders(api.container, api.keys.store_id, 10, seed=2)
+    sender = dispatcher(api.container, batch_size=2)
+    sender._spawn_senders = lambda _endpoint_id: None  # type: ignore[method-assign]
+
+    async def claim_until_done() -> None:
+        while (await sender._claim_and_send())[1]:
+            pass
+
+    await claim_until_done()
+    await claim_until_done()  # without senders, nothing wakes the loop: claim as a poll
+    claimed = sender._held[fast["id"]]
+    assert 0 < claimed < 10
+    sender._held[slow["id"]] = 1 + AHEAD_SLOTS - 1
+    sender._held[fast["id"]] = 0
+    await claim_until_done()
+    assert sender._held[fast["id"]] == 10 - claimed  # the rest of its deliveries
 
 
 async def test_an_ordered_endpoint_waiting_for_a_retry_does_not_hold_back_others(
@@ -116,14 +145,15 @@ async def test_a_rate_limited_endpoint_gets_about_its_rate(
 async def test_deliveries_claimed_ahead_go_back_to_pending_when_the_dispatcher_stops(
     api: Api,
 ) -> None:
-    """With one slot, the dispatcher holds the delivery in flight and two claimed ahead;
-    stopping sends no more, and those never sent are pending again at once, not left
+    """With one slot, the dispatcher holds the delivery in flight and AHEAD_SLOTS claimed
+    ahead; stopping sends no more, and those never sent are pending again at once, not left
     leased until their lease expires."""
+    count = AHEAD_SLOTS + 2
     async with receiver() as hooks:
         hooks.answer = lambda n: (200, {}, HOLD if n == 1 else 0.0)
         endpoint = await create_endpoint(api, hooks.url, max_concurrency=1)
-        await receive_orders(api.container, api.keys.store_id, 4, seed=4)
-        held = ["sending", "sending", "sending", "pending"]
+        await receive_orders(api.container, api.keys.store_id, count, seed=4)
+        held = ["sending"] * (1 + AHEAD_SLOTS) + ["pending"]
         async with running(dispatcher(api.container)):
             await hooks.wait_for(1)
             for _ in range(200):  # the claim ahead follows the first claim within a poll
@@ -139,5 +169,5 @@ async def test_deliveries_claimed_ahead_go_back_to_pending_when_the_dispatcher_s
         stop_soon.cancel()
         rows = await deliveries(api.container, endpoint["id"])
     assert len(hooks.requests) == 1
-    assert [r.status for r in rows] == ["succeeded", "pending", "pending", "pending"]
+    assert [r.status for r in rows] == ["succeeded"] + ["pending"] * (count - 1)
     assert all(r.lease_token is None and r.attempts == 0 for r in rows[1:])

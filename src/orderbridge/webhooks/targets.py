@@ -24,22 +24,28 @@ from orderbridge.webhooks import claims
 TARGET_TTL = 1.0
 
 
+# How many requests' worth of an endpoint's deliveries wait in memory beyond its slots.
+AHEAD_SLOTS = 6
+
+
 def claim_ahead(cap: int, ordered: bool, rate_limit: float | None) -> int:
     """How many deliveries of an endpoint are claimed beyond its concurrency, so that a
     sender that finishes takes the next one from memory instead of waiting for a claim.
 
     Measured: claiming only into free slots left the dispatcher waiting on the claim
-    query between bursts; claiming one slot's worth ahead still let a fast endpoint's lane
-    run dry while the claim, sharing the event loop with the senders, was under way. Two
-    slots' worth: a delivery waits in memory at most two requests of its endpoint (two
-    total timeouts, well inside the lease). None for an ordered endpoint (the next delivery
-    may only be claimed once the previous one is finished); for a rate-limited one at most
-    a second's worth."""
+    query between bursts. With two slots' worth ahead, a fast endpoint's lane still ran
+    dry while a claim was under way: on PostgreSQL a claim of 100-200 deliveries takes
+    25-45 ms beside a busy sender loop, and 100 senders empty two slots' worth in about
+    as long (on average 19 of 100 slots idle, 4,500 deliveries/s). Six slots' worth: 8 of
+    100 idle, 5,300/s in the same run. A delivery then waits in memory at most six
+    requests of its endpoint; ``DispatcherOptions.lease`` covers that. None for an ordered
+    endpoint (the next delivery may only be claimed once the previous one is finished);
+    for a rate-limited one at most a second's worth."""
     if ordered:
         return 0
     if rate_limit:
-        return min(2 * cap, max(1, int(rate_limit)))
-    return 2 * cap
+        return min(AHEAD_SLOTS * cap, max(1, int(rate_limit)))
+    return AHEAD_SLOTS * cap
 
 
 @dataclass
