@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from orderbridge.bootstrap import Container
 from orderbridge.clock import FrozenClock
 from orderbridge.settings import Settings
 from orderbridge.webhooks import claims
 from tests.conftest import Api
+from tests.support.concurrency import postgres_only
 from tests.webhooks.helpers import (
     attempts,
     create_endpoint,
@@ -105,3 +107,18 @@ async def test_a_dispatcher_whose_lease_was_taken_over_writes_nothing(
         200,
     )
     assert [a.status_code for a in await attempts(api.container, delivery.id)] == [200]
+
+
+@postgres_only
+async def test_a_postgresql_claim_leaves_no_connection_in_autocommit(
+    container: Container,
+) -> None:
+    """The claim runs as one statement on a connection in autocommit mode; the pool must
+    get it back transactional, or a later transaction on it would commit statement by
+    statement."""
+    db = container.db
+    async with claims.postgres_autocommit(db) as driver:
+        assert driver.autocommit
+    for _ in range(3):
+        async with db.transaction() as session:
+            assert not (await claims.driver_connection(session)).autocommit

@@ -286,17 +286,21 @@ class WebhookDispatcher:
         # The statement gives each endpoint ``max_concurrency - n`` rows: n is what it holds
         # less what it may claim ahead (negative for an idle endpoint that may).
         ahead = {t.id: self._held.get(t.id, 0) - (t.depth - t.cap) for t in self._targets.all()}
-        async with self.db.transaction() as session:
+        async with claims.postgres_autocommit(self.db) as driver:
             claimed = await claims.claim_due_postgresql(
-                session,
+                driver,
                 now=now,
                 limit=limit,
                 in_flight=ahead,
                 lease_for=self.options.lease,
             )
-            if not claimed:
-                return 0, False
-            targets = await self._targets.fresh(session, {c.endpoint_id for c, _ in claimed}, now)
+        if not claimed:
+            return 0, False
+        endpoints = {c.endpoint_id for c, _ in claimed}
+        targets = self._targets.cached(endpoints, now)
+        if targets is None:
+            async with self.db.reader() as session:
+                targets = await self._targets.fresh(session, endpoints, now)
         self._start(claimed, targets)
         # A full batch may have left due deliveries behind, but claiming again is only worth
         # it if some endpoint may still take more.
