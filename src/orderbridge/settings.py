@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         description="allow loopback/private targets and plain http: development and tests only",
     )
     webhook_dispatcher: bool = True
-    webhook_batch_size: int = 200
+    webhook_batch_size: int = 500  # deliveries a claim takes at most (webhooks.dispatcher)
     webhook_max_in_flight: int = 512
     webhook_connect_timeout: float = 5.0
     webhook_total_timeout: float = 15.0

@@ -54,7 +54,12 @@ USER_AGENT = "orderbridge-webhooks/1"
 
 @dataclass(frozen=True)
 class DispatcherOptions:
-    batch_size: int = 200
+    # Claims run one after another, so a fast endpoint gets at most a batch per claim's
+    # round trip. Measured on PostgreSQL at 5,000 deliveries/s: claims of 200 took 25-65 ms
+    # beside the senders, and the lanes ran dry while each was under way (everything
+    # claimed ahead used up by its end); claims of 500 (about 400, what the lane lacked)
+    # kept up: 5,500-6,700/s.
+    batch_size: int = 500
     max_in_flight: int = 512
     connect_timeout: float = 5.0
     total_timeout: float = 15.0
