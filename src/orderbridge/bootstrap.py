@@ -74,7 +74,11 @@ class Container:
 
     def dispatcher(self, options: DispatcherOptions | None = None) -> WebhookDispatcher:
         # Imported here: aiohttp is only needed by the processes that send.
-        from orderbridge.webhooks.dispatcher import DispatcherOptions, WebhookDispatcher
+        from orderbridge.webhooks.dispatcher import (
+            DispatcherOptions,
+            WebhookDispatcher,
+            default_batch_size,
+        )
 
         s = self.settings
         return WebhookDispatcher(
@@ -85,7 +89,7 @@ class Container:
             self.webhooks,
             options
             or DispatcherOptions(
-                batch_size=s.webhook_batch_size,
+                batch_size=s.webhook_batch_size or default_batch_size(self.db),
                 max_in_flight=s.webhook_max_in_flight,
                 connect_timeout=s.webhook_connect_timeout,
                 total_timeout=s.webhook_total_timeout,

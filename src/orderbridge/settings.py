@@ -61,7 +61,9 @@ class Settings(BaseSettings):
         description="allow loopback/private targets and plain http: development and tests only",
     )
     webhook_dispatcher: bool = True
-    webhook_batch_size: int = 500  # deliveries a claim takes at most (webhooks.dispatcher)
+    # Deliveries a claim takes at most; None: the dispatcher's default for the database
+    # (webhooks.dispatcher.default_batch_size).
+    webhook_batch_size: int | None = None
     webhook_max_in_flight: int = 512
     webhook_connect_timeout: float = 5.0
     webhook_total_timeout: float = 15.0
