@@ -74,11 +74,7 @@ class Container:
 
     def dispatcher(self, options: DispatcherOptions | None = None) -> WebhookDispatcher:
         # Imported here: aiohttp is only needed by the processes that send.
-        from orderbridge.webhooks.dispatcher import (
-            DispatcherOptions,
-            WebhookDispatcher,
-            default_batch_size,
-        )
+        from orderbridge.webhooks.dispatcher import DispatcherOptions, WebhookDispatcher
 
         s = self.settings
         return WebhookDispatcher(
@@ -89,7 +85,7 @@ class Container:
             self.webhooks,
             options
             or DispatcherOptions(
-                batch_size=s.webhook_batch_size or default_batch_size(self.db),
+                batch_size=s.webhook_batch_size,
                 max_in_flight=s.webhook_max_in_flight,
                 connect_timeout=s.webhook_connect_timeout,
                 total_timeout=s.webhook_total_timeout,

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     )
     webhook_dispatcher: bool = True
     # Deliveries a claim takes at most; None: the dispatcher's default for the database
-    # (webhooks.dispatcher.default_batch_size).
+    # (webhooks.dispatcher.default_batch_size: 500 on PostgreSQL, 200 on SQLite).
     webhook_batch_size: int | None = None
     webhook_max_in_flight: int = 512
     webhook_connect_timeout: float = 5.0

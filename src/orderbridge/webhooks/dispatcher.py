@@ -64,7 +64,7 @@ def default_batch_size(db: Database) -> int:
 
 @dataclass(frozen=True)
 class DispatcherOptions:
-    batch_size: int = 200  # the container passes default_batch_size (or the setting)
+    batch_size: int | None = None  # None: default_batch_size for the database
     max_in_flight: int = 512
     connect_timeout: float = 5.0
     total_timeout: float = 15.0
@@ -102,6 +102,7 @@ class WebhookDispatcher:
         self.policy = policy
         self.service = service
         self.options = options or DispatcherOptions()
+        self._batch_size = self.options.batch_size or default_batch_size(db)
         # Per endpoint: deliveries held (claimed, in flight or waiting in its lane), the
         # most it may hold (its concurrency plus what is claimed ahead), the waiting ones,
         # and the sender tasks working through them (at most its concurrency).
@@ -243,7 +244,7 @@ class WebhookDispatcher:
         room = PREFETCH_FACTOR * self.options.max_in_flight - self._total_held
         if room <= 0:
             return 0, False
-        limit = min(room, self.options.batch_size)
+        limit = min(room, self._batch_size)
         now = self.clock.now()
         if self.db.is_postgres:
             return await self._claim_in_one_statement(limit, now)
@@ -259,12 +260,8 @@ class WebhookDispatcher:
             candidates = await claims.due_candidates(driver, now=now, limit=query_limit, busy=busy)
             if not candidates:
                 return 0, False
-            endpoints = {c[1] for c in candidates}
-            targets = self._targets.cached(endpoints, now)
-            if targets is None:
-                # Read on a connection of its own; the writer stays in this transaction.
-                async with self.db.reader() as session:
-                    targets = await self._targets.fresh(session, endpoints, now)
+            # Read on a connection of its own; the writer stays in this transaction.
+            targets = await self._targets_of({c[1] for c in candidates}, now)
             ordered = {ep for _, ep, is_ordered in candidates if is_ordered}
             heads = await claims.queue_heads(driver, list(ordered)) if ordered else {}
             picked: list[int] = []
@@ -306,16 +303,20 @@ class WebhookDispatcher:
             )
         if not claimed:
             return 0, False
-        endpoints = {c.endpoint_id for c, _ in claimed}
-        targets = self._targets.cached(endpoints, now)
-        if targets is None:
-            async with self.db.reader() as session:
-                targets = await self._targets.fresh(session, endpoints, now)
+        targets = await self._targets_of({c.endpoint_id for c, _ in claimed}, now)
         self._start(claimed, targets)
         # A full batch may have left due deliveries behind, but claiming again is only worth
         # it if some endpoint may still take more.
         room_left = any(self._held[ep] < self._targets.depth(ep) for ep in self._held)
         return len(claimed), len(claimed) >= limit and room_left
+
+    async def _targets_of(self, endpoints: set[str], now: datetime) -> dict[str, Target]:
+        """The endpoints' targets: from the cache, or read on a reader when stale."""
+        targets = self._targets.cached(endpoints, now)
+        if targets is None:
+            async with self.db.reader() as session:
+                targets = await self._targets.fresh(session, endpoints, now)
+        return targets
 
     def _start(
         self, claimed: Sequence[tuple[Claimed, EventRecord]], targets: dict[str, Target]
